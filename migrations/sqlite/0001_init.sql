@@ -1,0 +1,87 @@
+-- arkisto index, SQLite. Derived data: `arkisto index rebuild` recreates all of it from the store.
+CREATE TABLE packs (
+    pack_id      TEXT PRIMARY KEY,
+    object_key   TEXT NOT NULL UNIQUE,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'committed')),
+    size         INTEGER,
+    sha256       TEXT,
+    record_count INTEGER,
+    created_at   TEXT NOT NULL,
+    run_id       TEXT
+);
+
+CREATE TABLE records (
+    id               INTEGER PRIMARY KEY,
+    record_id        TEXT NOT NULL UNIQUE,
+    document_id      TEXT,
+    set_id           TEXT,
+    version          INTEGER,
+    subject_root     TEXT,
+    subject_value    TEXT,
+    title            TEXT,
+    doc_type         TEXT,
+    created          TEXT,
+    service_time     TEXT,
+    custodian        TEXT,
+    source           TEXT NOT NULL,
+    run_id           TEXT NOT NULL,
+    pack_id          TEXT NOT NULL REFERENCES packs(pack_id),
+    meta_offset      INTEGER NOT NULL,
+    meta_len         INTEGER NOT NULL,
+    data_offset      INTEGER NOT NULL,
+    data_len         INTEGER NOT NULL,
+    stored_sha256    TEXT NOT NULL,
+    meta_sha256      TEXT NOT NULL,
+    original_size    INTEGER NOT NULL,
+    dict_id          INTEGER NOT NULL DEFAULT 0,
+    disposal         TEXT NOT NULL,
+    lock_horizon     TEXT NOT NULL,
+    retention_rule   TEXT NOT NULL,
+    meta_json        TEXT NOT NULL
+);
+CREATE INDEX records_document ON records(document_id);
+CREATE INDEX records_subject ON records(subject_value, subject_root);
+CREATE INDEX records_set ON records(set_id, version);
+CREATE INDEX records_type ON records(doc_type);
+CREATE INDEX records_created ON records(created);
+CREATE INDEX records_source ON records(source);
+CREATE INDEX records_pack ON records(pack_id);
+CREATE INDEX records_run ON records(run_id);
+
+-- Free text over title and narrative. remove_diacritics 0 keeps ä, ö and å distinct letters.
+CREATE VIRTUAL TABLE records_fts USING fts5(title, body, tokenize = "unicode61 remove_diacritics 0");
+
+CREATE TABLE runs (
+    run_id       TEXT PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    source       TEXT NOT NULL,
+    input        TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    summary_json TEXT
+);
+
+CREATE TABLE run_files (
+    run_id     TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    record_id  TEXT,
+    findings   TEXT,
+    PRIMARY KEY (run_id, path)
+);
+
+CREATE TABLE ledger (
+    seq        INTEGER PRIMARY KEY,
+    time       TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    purpose    TEXT,
+    object     TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    detail     TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    segment    TEXT
+);
+CREATE INDEX ledger_object ON ledger(object);
+CREATE INDEX ledger_unflushed ON ledger(segment) WHERE segment IS NULL;

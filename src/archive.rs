@@ -1,0 +1,96 @@
+//! An open archive: configuration, store and index together, plus the bookkeeping every
+//! command shares (recovery of interrupted writes, flushing the ledger to the store).
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::index::{Index, IndexError, SqliteIndex};
+use crate::ledger;
+use crate::store::{LocalStore, ObjectKey, ObjectStore, StoreError};
+
+/// Failures opening or maintaining an archive.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Index failure.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// Local file failure.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The archive a command works on.
+#[derive(Clone)]
+pub struct Archive {
+    /// Configuration in force.
+    pub config: Config,
+    /// Object store (source of truth).
+    pub store: Arc<dyn ObjectStore>,
+    /// Index (derived).
+    pub index: Arc<dyn Index>,
+}
+
+/// Now, as RFC 3339 UTC with seconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Archive {
+    /// Open the store and index that `config` names, creating them if needed.
+    pub async fn open(config: Config) -> Result<Self, ArchiveError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| ArchiveError::Io {
+            what: format!("create {}", config.data_dir.display()),
+            source,
+        })?;
+        let store = Arc::new(LocalStore::open(config.store_dir())?);
+        let index = Arc::new(SqliteIndex::open(&config.index_path()).await?);
+        Ok(Self { config, store, index })
+    }
+
+    /// Undo the traces of an interrupted ingest: a pack stored but never indexed is removed
+    /// (its records were not committed and are archived again by the re-run). Returns the
+    /// number of packs removed.
+    pub async fn recover(&self) -> Result<usize, ArchiveError> {
+        let pending = self.index.pending_packs().await?;
+        for p in &pending {
+            self.store.delete(&ObjectKey::new(p.key.clone())?).await?;
+            self.index.drop_pending(p.pack_id).await?;
+        }
+        let tmp = self.config.tmp_dir();
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Ok(pending.len())
+    }
+
+    /// Write every ledger event not yet in the store as one segment object.
+    pub async fn flush_ledger(&self) -> Result<Option<String>, ArchiveError> {
+        let events = self.index.unflushed_events().await?;
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return Ok(None);
+        };
+        let (first, last) = (first.seq, last.seq);
+        let key = ObjectKey::new(ledger::segment_key(first, last))?;
+        let bytes = ledger::encode_segment(&events).map_err(|source| ArchiveError::Io {
+            what: "encode ledger segment".into(),
+            source,
+        })?;
+        match self.store.put_bytes(&key, bytes).await {
+            Ok(()) | Err(StoreError::Exists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.index.mark_flushed(first, last, key.as_str()).await?;
+        Ok(Some(key.to_string()))
+    }
+}

@@ -1,0 +1,423 @@
+//! Command-line interface: parsing, output (human text or `--json`), exit codes.
+//! Exit codes: 0 success; 1 failure; 2 usage/config error; 3 completed with findings.
+
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use arkisto::archive::Archive;
+use arkisto::config::{Config, ConfigError, Flags};
+use arkisto::index::SearchQuery;
+use arkisto::ingest::{self, IngestOptions};
+use arkisto::retrieve::{self, Access};
+
+/// Archive the records of retiring social and health care systems: validate, compress, hash,
+/// retain, store and index them; find, retrieve and verify them later.
+#[derive(Parser, Debug)]
+#[command(name = "arkisto", version, about, long_about = None, after_help = "Exit codes: 0 success, 1 failure, 2 usage or configuration error, 3 completed but inputs were quarantined or checks found problems.\nDocs: README.md (tour), FORMAT.md (pack format).")]
+struct Cli {
+    /// Configuration file (TOML). Env vars ARKISTO__SECTION__KEY override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory of the embedded default (store, index, quarantine). Default ./arkisto-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Who reads personal data and why (logged in the ledger).
+#[derive(Args, Debug, Clone)]
+struct AccessArgs {
+    /// Why you need this data (required; written to the access log).
+    #[arg(long, value_name = "TEXT")]
+    purpose: String,
+    /// Who you are (default: the OS user).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Archive a batch: a folder of CDA documents, a BagIt bag, or one file.
+    Ingest {
+        /// Folder, bag or file.
+        path: PathBuf,
+        /// Source system name (default: the batch folder's name).
+        #[arg(long)]
+        source: Option<String>,
+        /// Who runs the ingest (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Find records (logged as an access to personal data).
+    Search {
+        /// Subject id value, e.g. a henkilötunnus (exact).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Version chain id: shows the chain in version order.
+        #[arg(long)]
+        set_id: Option<String>,
+        /// Document type code.
+        #[arg(long = "type", value_name = "CODE")]
+        doc_type: Option<String>,
+        /// Source system.
+        #[arg(long)]
+        source: Option<String>,
+        /// Created on or after (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Created on or before (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Words in the title or text (all must occur; `word*` matches prefixes).
+        #[arg(long)]
+        text: Option<String>,
+        /// Maximum number of results.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Show a record's metadata (logged).
+    Show {
+        /// Record id (digest or 8+ character prefix) or document id.
+        id: String,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Write a record's original bytes, verified against its digest (logged).
+    Get {
+        /// Record id (digest or 8+ character prefix) or document id.
+        id: String,
+        /// Output file (default: stdout). Written only after verification.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Re-read every pack and check every digest, the index and the ledger.
+    Verify {
+        /// Who runs the check (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// List ingest runs, or show one run's files.
+    Runs {
+        /// A run id: list its files and their outcomes.
+        run: Option<String>,
+        /// Maximum runs listed.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Index maintenance.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+    /// Synthetic test data.
+    Fixtures {
+        #[command(subcommand)]
+        command: FixturesCommand,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IndexCommand {
+    /// Recreate the index from the store alone.
+    Rebuild {
+        /// Who runs it (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FixturesCommand {
+    /// Write a synthetic Kanta-style CDA batch (test henkilötunnus values only).
+    Generate {
+        /// Number of documents.
+        #[arg(long, default_value_t = 100)]
+        records: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed (same seed, same batch).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, env and flags merged).
+    Show,
+}
+
+/// Exit code 2 errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn access(a: &AccessArgs) -> Result<Access> {
+    if a.purpose.trim().is_empty() {
+        return Err(UsageError("--purpose must say why you need the data".into()).into());
+    }
+    Ok(Access {
+        actor: a.actor.clone().unwrap_or_else(os_user),
+        purpose: a.purpose.trim().to_string(),
+    })
+}
+
+/// Entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
+                2
+            } else {
+                1
+            };
+            if json {
+                let v = serde_json::json!({ "error": format!("{e:#}") });
+                println!("{v}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn open(cli: &Cli) -> Result<Archive> {
+    let config = load_config(cli)?;
+    Archive::open(config).await.context("cannot open the archive")
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    Ok(Config::load(
+        cli.config.as_deref(),
+        std::env::vars(),
+        &Flags {
+            data_dir: cli.data_dir.clone(),
+        },
+    )?)
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    let json = cli.json;
+    let mut out = std::io::stdout().lock();
+    match &cli.command {
+        Command::Ingest { path, source, actor } => {
+            let a = open(&cli).await?;
+            let progress = !json && std::io::stderr().is_terminal();
+            let opts = IngestOptions {
+                source: source.clone(),
+                actor: actor.clone().unwrap_or_else(os_user),
+                progress,
+            };
+            let report = ingest::run(&a, path, &opts).await.with_context(|| {
+                format!(
+                    "ingest of {} stopped; committed packs stay archived, re-run to finish",
+                    path.display()
+                )
+            })?;
+            output::ingest(&mut out, &report, json)?;
+            Ok(match report.status.as_str() {
+                "completed" => 0,
+                "refused" => 1,
+                _ => 3,
+            })
+        }
+        Command::Search {
+            subject,
+            set_id,
+            doc_type,
+            source,
+            from,
+            to,
+            text,
+            limit,
+            access: acc,
+        } => {
+            let acc = access(acc)?;
+            for d in [from, to].into_iter().flatten() {
+                if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+                    bail!(UsageError(format!("date {d:?} is not YYYY-MM-DD")));
+                }
+            }
+            let q = SearchQuery {
+                subject: subject.clone(),
+                set_id: set_id.clone(),
+                doc_type: doc_type.clone(),
+                source: source.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                text: text.clone(),
+                limit: *limit,
+            };
+            if q.subject.is_none()
+                && q.set_id.is_none()
+                && q.doc_type.is_none()
+                && q.source.is_none()
+                && q.from.is_none()
+                && q.to.is_none()
+                && q.text.is_none()
+            {
+                bail!(UsageError(
+                    "give at least one of --subject, --set-id, --type, --source, --from, --to, --text".into()
+                ));
+            }
+            let a = open(&cli).await?;
+            let hits = retrieve::search(&a, &q, &acc).await?;
+            output::hits(&mut out, &hits, json)?;
+            Ok(0)
+        }
+        Command::Show { id, access: acc } => {
+            let acc = access(acc)?;
+            let a = open(&cli).await?;
+            let rec = retrieve::show(&a, id, &acc).await?;
+            output::show(&mut out, &rec, json)?;
+            Ok(0)
+        }
+        Command::Get {
+            id,
+            output: dest,
+            access: acc,
+        } => {
+            let acc = access(acc)?;
+            let a = open(&cli).await?;
+            let (rec, bytes) = retrieve::get(&a, id, &acc).await?;
+            match dest {
+                Some(p) => {
+                    let tmp = p.with_extension(format!("arkisto-tmp-{}", std::process::id()));
+                    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+                    std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))?;
+                    if json {
+                        writeln!(
+                            out,
+                            "{}",
+                            serde_json::json!({ "record_id": rec.meta.record_id, "output": p, "bytes": bytes.len(), "verified": true })
+                        )?;
+                    } else {
+                        eprintln!(
+                            "wrote {} bytes to {} (SHA-256 verified: {})",
+                            bytes.len(),
+                            p.display(),
+                            rec.meta.record_id
+                        );
+                    }
+                }
+                None => out.write_all(&bytes)?,
+            }
+            Ok(0)
+        }
+        Command::Verify { actor } => {
+            let a = open(&cli).await?;
+            let r = arkisto::verify::verify(&a, &actor.clone().unwrap_or_else(os_user)).await?;
+            output::verify(&mut out, &r, json)?;
+            Ok(if r.findings.is_empty() { 0 } else { 3 })
+        }
+        Command::Runs { run, limit } => {
+            let a = open(&cli).await?;
+            match run {
+                Some(id) => {
+                    let rid = id.parse().map_err(|_| UsageError(format!("{id:?} is not a run id")))?;
+                    let files = a.index.run_files(rid).await?;
+                    output::run_files(&mut out, &files, json)?;
+                }
+                None => {
+                    let runs = a.index.runs(*limit).await?;
+                    output::runs(&mut out, &runs, json)?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Index {
+            command: IndexCommand::Rebuild { actor },
+        } => {
+            let a = open(&cli).await?;
+            let r = arkisto::index::rebuild::rebuild(&a, &actor.clone().unwrap_or_else(os_user)).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&r)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "index rebuilt from {}: {} packs, {} records, {} ledger events",
+                    a.store.describe(),
+                    r.packs,
+                    r.records,
+                    r.events
+                )?;
+                if r.duplicates > 0 {
+                    writeln!(out, "{} records were found in more than one pack and indexed once", r.duplicates)?;
+                }
+                for p in &r.problems {
+                    writeln!(out, "problem: {p}")?;
+                }
+            }
+            Ok(if r.problems.is_empty() { 0 } else { 3 })
+        }
+        Command::Fixtures {
+            command: FixturesCommand::Generate { records, out: dir, seed },
+        } => {
+            let g =
+                arkisto::fixtures::generate(*records, *seed, dir).with_context(|| format!("cannot write fixtures to {}", dir.display()))?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&g)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "wrote {} documents ({:.1} MB, {} subjects, {} later versions, {} with embedded PDF) to {}",
+                    g.records,
+                    g.bytes as f64 / 1e6,
+                    g.subjects,
+                    g.versions,
+                    g.pdfs,
+                    dir.display()
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
+            let c = load_config(&cli)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&c)?)?;
+            } else {
+                write!(out, "{}", toml::to_string(&c).unwrap_or_default())?;
+            }
+            Ok(0)
+        }
+    }
+}

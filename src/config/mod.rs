@@ -1,0 +1,318 @@
+//! Configuration: one TOML file with defaults for everything, overridden by environment
+//! variables `ARKISTO__SECTION__KEY`, then by command-line flags, all in [`Config::load`].
+//! Unknown keys are errors. Secrets (none yet) would be redacted from `Debug`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::validate::ProblemPolicy;
+
+/// Configuration problems (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML (or an override) does not fit the schema.
+    #[error("invalid configuration{}: {message}", .origin.as_ref().map(|o| format!(" in {o}")).unwrap_or_default())]
+    Invalid {
+        /// File or env var.
+        origin: Option<String>,
+        /// What is wrong (names the key).
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded store, index, quarantine and temp files live.
+    pub data_dir: PathBuf,
+    /// Object store.
+    pub store: StoreConfig,
+    /// Index database.
+    pub index: IndexConfig,
+    /// Pack building.
+    pub pack: PackConfig,
+    /// Ingest behaviour.
+    pub ingest: IngestConfig,
+}
+
+/// Which object store.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `local` (a directory; the embedded default).
+    pub kind: String,
+    /// Directory of the local store (default: `<data_dir>/store`).
+    pub path: Option<PathBuf>,
+}
+
+/// Which index database.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// `sqlite` (the embedded default).
+    pub kind: String,
+    /// SQLite file (default: `<data_dir>/index.sqlite`).
+    pub path: Option<PathBuf>,
+}
+
+/// Pack building.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackConfig {
+    /// A pack is closed once it reaches this size (MiB).
+    pub target_size_mib: u64,
+    /// zstd level for record frames (1–19).
+    pub compression_level: i32,
+    /// Packs open at once (one per retention group); the fullest is closed beyond this.
+    pub max_open_packs: usize,
+}
+
+/// Ingest behaviour.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Parser/compressor threads (0 = one per CPU).
+    pub workers: usize,
+    /// `flag` (archive with the finding) or `quarantine` a record whose henkilötunnus has a
+    /// wrong check character or is malformed (V005, V006).
+    pub invalid_hetu: ProblemPolicy,
+    /// `flag` or `quarantine` a ClinicalDocument whose header lacks required fields or has
+    /// unparseable dates (V004, V007). Flagged records get retention *undetermined* when
+    /// the facts it needs are missing: never disposable.
+    pub incomplete_header: ProblemPolicy,
+    /// Larger input files are quarantined (V012), in MiB.
+    pub max_file_size_mib: u64,
+    /// Maximum XML nesting depth (V012 beyond it).
+    pub max_xml_depth: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./arkisto-data"),
+            store: StoreConfig::default(),
+            index: IndexConfig::default(),
+            pack: PackConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: "local".into(),
+            path: None,
+        }
+    }
+}
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            kind: "sqlite".into(),
+            path: None,
+        }
+    }
+}
+impl Default for PackConfig {
+    fn default() -> Self {
+        Self {
+            target_size_mib: 32,
+            compression_level: 3,
+            max_open_packs: 8,
+        }
+    }
+}
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            invalid_hetu: ProblemPolicy::Flag,
+            incomplete_header: ProblemPolicy::Flag,
+            max_file_size_mib: 256,
+            max_xml_depth: 256,
+        }
+    }
+}
+
+/// Overrides given on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Defaults, then `file`, then `ARKISTO__…` variables from `env`, then `flags`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>, flags: &Flags) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
+                    origin: Some(p.display().to_string()),
+                    message: e.message().to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("ARKISTO__") else { continue };
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let value = format!("v = {v}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(v));
+            set_path(&mut table, &path, value).map_err(|m| ConfigError::Invalid {
+                origin: Some(k.clone()),
+                message: m,
+            })?;
+        }
+        let origin = file.map(|p| p.display().to_string()).or(Some("environment".into()));
+        let mut cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                origin,
+                message: e.message().to_string(),
+            })?;
+        if let Some(d) = &flags.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Cross-field and range rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid { origin: None, message: m });
+        if self.store.kind != "local" {
+            return bad(format!(
+                "store.kind = {:?}: only \"local\" is available in this build",
+                self.store.kind
+            ));
+        }
+        if self.index.kind != "sqlite" {
+            return bad(format!(
+                "index.kind = {:?}: only \"sqlite\" is available in this build",
+                self.index.kind
+            ));
+        }
+        if !(1..=19).contains(&self.pack.compression_level) {
+            return bad(format!("pack.compression_level = {} (must be 1–19)", self.pack.compression_level));
+        }
+        if !(1..=4096).contains(&self.pack.target_size_mib) {
+            return bad(format!("pack.target_size_mib = {} (must be 1–4096)", self.pack.target_size_mib));
+        }
+        if self.pack.max_open_packs == 0 {
+            return bad("pack.max_open_packs must be at least 1".into());
+        }
+        if self.ingest.max_xml_depth < 8 {
+            return bad("ingest.max_xml_depth must be at least 8".into());
+        }
+        Ok(())
+    }
+
+    /// Directory of the local store.
+    pub fn store_dir(&self) -> PathBuf {
+        self.store.path.clone().unwrap_or_else(|| self.data_dir.join("store"))
+    }
+    /// SQLite index file.
+    pub fn index_path(&self) -> PathBuf {
+        self.index.path.clone().unwrap_or_else(|| self.data_dir.join("index.sqlite"))
+    }
+    /// Quarantine directory.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.data_dir.join("quarantine")
+    }
+    /// Temp directory for packs being built.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+    /// Worker threads to use.
+    pub fn workers(&self) -> usize {
+        if self.ingest.workers > 0 {
+            self.ingest.workers
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        }
+    }
+}
+
+fn set_path(t: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [last] => {
+            t.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let e = t.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match e {
+                toml::Value::Table(sub) => set_path(sub, rest, value),
+                _ => Err(format!("{first} is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_env_flags_in_that_order() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("c.toml");
+        std::fs::write(&f, "data_dir = \"/x\"\n[pack]\ntarget_size_mib = 8\n").unwrap();
+        let env = vec![
+            ("ARKISTO__PACK__COMPRESSION_LEVEL".to_string(), "5".to_string()),
+            ("OTHER".into(), "1".into()),
+        ];
+        let c = Config::load(
+            Some(&f),
+            env,
+            &Flags {
+                data_dir: Some("/y".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(c.pack.target_size_mib, 8);
+        assert_eq!(c.pack.compression_level, 5);
+        assert_eq!(c.data_dir, PathBuf::from("/y"));
+        assert_eq!(Config::load(None, vec![], &Flags::default()).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let e = Config::load(None, vec![("ARKISTO__PACK__TARGET_SIZE".into(), "5".into())], &Flags::default()).unwrap_err();
+        assert!(e.to_string().contains("target_size"), "{e}");
+        let e = Config::load(
+            None,
+            vec![("ARKISTO__PACK__COMPRESSION_LEVEL".into(), "99".into())],
+            &Flags::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("compression_level"), "{e}");
+    }
+
+    #[test]
+    fn shipped_configs_parse() {
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/configs")).unwrap() {
+            let p = entry.unwrap().path();
+            Config::load(Some(&p), vec![], &Flags::default()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+    }
+}

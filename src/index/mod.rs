@@ -1,0 +1,232 @@
+//! The index: a searchable projection of the store (packs + ledger). SQLite is the embedded
+//! default; PostgreSQL implements the same trait for shared deployments.
+//!
+//! The index never holds anything that cannot be rebuilt from the store, except credentials.
+
+pub mod rebuild;
+mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256;
+use crate::ids::{PackId, RecordId, RunId};
+use crate::ledger::{Event, NewEvent};
+use crate::record::{RecordLocation, RecordMeta};
+
+pub use sqlite::SqliteIndex;
+
+/// Index failures.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The database reported an error.
+    #[error("index database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored value could not be decoded (damaged index: rebuild it).
+    #[error("index holds an undecodable value in {what}: {why}; run `arkisto index rebuild`")]
+    Corrupt {
+        /// Column or table.
+        what: String,
+        /// Decoder message.
+        why: String,
+    },
+    /// A uniqueness rule was hit (e.g. a document id already archived).
+    #[error("index conflict: {0}")]
+    Conflict(String),
+}
+
+impl IndexError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IndexError::Db(_) => "index-db",
+            IndexError::Corrupt { .. } => "index-corrupt",
+            IndexError::Conflict(_) => "index-conflict",
+        }
+    }
+}
+
+/// A committed pack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackRow {
+    /// Pack id.
+    pub pack_id: PackId,
+    /// Object key.
+    pub key: String,
+    /// Size.
+    pub size: u64,
+    /// SHA-256 of the whole object.
+    pub sha256: Sha256,
+    /// Number of records.
+    pub record_count: u64,
+    /// When written.
+    pub created_at: String,
+    /// Run that wrote it.
+    pub run_id: Option<RunId>,
+}
+
+/// A record to index: its metadata, where it is, and its search text.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    /// Metadata (as in the pack).
+    pub meta: RecordMeta,
+    /// Location in the pack.
+    pub location: RecordLocation,
+    /// Narrative for free-text search.
+    pub narrative: String,
+}
+
+/// An indexed record.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexedRecord {
+    /// Metadata.
+    pub meta: RecordMeta,
+    /// Pack and key.
+    pub pack_id: PackId,
+    /// Object key of the pack.
+    pub pack_key: String,
+    /// Frames and digests.
+    pub location: RecordLocation,
+}
+
+/// A search; every field given must match.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SearchQuery {
+    /// Subject identifier value (e.g. a henkilötunnus), exact.
+    pub subject: Option<String>,
+    /// Version chain id: results in version order.
+    pub set_id: Option<String>,
+    /// Document type code.
+    pub doc_type: Option<String>,
+    /// Source system.
+    pub source: Option<String>,
+    /// Created on or after (ISO date).
+    pub from: Option<String>,
+    /// Created on or before (ISO date, inclusive).
+    pub to: Option<String>,
+    /// Free text over title and narrative (all words must occur; `word*` for prefixes).
+    pub text: Option<String>,
+    /// Maximum hits.
+    pub limit: u32,
+}
+
+/// One search hit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hit {
+    /// Record.
+    pub record_id: RecordId,
+    /// Source document id.
+    pub document_id: Option<String>,
+    /// Set id.
+    pub set_id: Option<String>,
+    /// Version.
+    pub version: Option<i64>,
+    /// Subject id value.
+    pub subject: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// Type code.
+    pub doc_type: Option<String>,
+    /// Created.
+    pub created: Option<String>,
+    /// Source.
+    pub source: String,
+}
+
+/// A pack that was being written when a run stopped.
+#[derive(Clone, Debug)]
+pub struct PendingPack {
+    /// Pack id.
+    pub pack_id: PackId,
+    /// Its object key.
+    pub key: String,
+}
+
+/// An ingest run as listed by `arkisto runs`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunRow {
+    /// Run.
+    pub run_id: RunId,
+    /// Start.
+    pub started_at: String,
+    /// End, if it ended.
+    pub finished_at: Option<String>,
+    /// Source.
+    pub source: String,
+    /// Input path.
+    pub input: String,
+    /// `running`, `completed`, `completed-with-findings`, `refused`, `failed`.
+    pub status: String,
+    /// Counts.
+    pub summary: Option<serde_json::Value>,
+}
+
+/// One input file's outcome in a run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunFile {
+    /// Path relative to the batch.
+    pub path: String,
+    /// `archived`, `duplicate`, `quarantined`.
+    pub outcome: String,
+    /// Record, when archived or duplicate.
+    pub record_id: Option<RecordId>,
+    /// Findings (JSON array).
+    pub findings: serde_json::Value,
+}
+
+/// The index, whatever database holds it.
+#[async_trait]
+pub trait Index: Send + Sync {
+    /// Create or upgrade the schema.
+    async fn migrate(&self) -> Result<(), IndexError>;
+    /// Empty every table (before a rebuild).
+    async fn clear(&self) -> Result<(), IndexError>;
+
+    /// Note that a pack is about to be stored (so a crash leaves a trace to clean up).
+    async fn begin_pack(&self, pack_id: PackId, key: &str, run_id: RunId, now: &str) -> Result<(), IndexError>;
+    /// Packs begun but never committed.
+    async fn pending_packs(&self) -> Result<Vec<PendingPack>, IndexError>;
+    /// Forget a pending pack (after its object was removed).
+    async fn drop_pending(&self, pack_id: PackId) -> Result<(), IndexError>;
+    /// Commit a stored pack, its records and events in one transaction.
+    async fn commit_pack(&self, pack: &PackRow, records: &[NewRecord], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError>;
+
+    /// Is this record archived?
+    async fn has_record(&self, id: &RecordId) -> Result<bool, IndexError>;
+    /// The records archived under a document id (several when a source reused an id).
+    async fn records_for_document(&self, document_id: &str) -> Result<Vec<RecordId>, IndexError>;
+    /// Resolve a user-given id (record digest, unique digest prefix of 8+, or document id).
+    async fn resolve(&self, id: &str) -> Result<Vec<RecordId>, IndexError>;
+    /// One record.
+    async fn record(&self, id: &RecordId) -> Result<Option<IndexedRecord>, IndexError>;
+    /// Search.
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, IndexError>;
+    /// Every committed pack.
+    async fn packs(&self) -> Result<Vec<PackRow>, IndexError>;
+    /// Locations of the records the index places in a pack.
+    async fn pack_records(&self, pack_id: PackId) -> Result<Vec<RecordLocation>, IndexError>;
+    /// Number of records.
+    async fn record_count(&self) -> Result<u64, IndexError>;
+
+    /// Record a run's start.
+    async fn start_run(&self, run: &RunRow) -> Result<(), IndexError>;
+    /// Record a run's end, its per-file outcomes and its summary event.
+    async fn finish_run(&self, run: &RunRow, files: &[RunFile], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError>;
+    /// Runs, newest first.
+    async fn runs(&self, limit: u32) -> Result<Vec<RunRow>, IndexError>;
+    /// Per-file outcomes of a run.
+    async fn run_files(&self, run_id: RunId) -> Result<Vec<RunFile>, IndexError>;
+
+    /// Append events to the ledger.
+    async fn append_events(&self, events: Vec<NewEvent>, now: &str) -> Result<Vec<Event>, IndexError>;
+    /// Insert events as they are (rebuild from segments).
+    async fn restore_events(&self, events: &[Event], segment: &str) -> Result<(), IndexError>;
+    /// Events not yet written to a store segment.
+    async fn unflushed_events(&self) -> Result<Vec<Event>, IndexError>;
+    /// Mark events up to `last_seq` as written to segment `key`.
+    async fn mark_flushed(&self, first_seq: i64, last_seq: i64, key: &str) -> Result<(), IndexError>;
+    /// The whole ledger, in order.
+    async fn events(&self) -> Result<Vec<Event>, IndexError>;
+    /// Restore a run row (rebuild).
+    async fn restore_run(&self, run: &RunRow) -> Result<(), IndexError>;
+}

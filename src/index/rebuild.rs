@@ -1,0 +1,137 @@
+//! `arkisto index rebuild`: recreate the index from the store alone — pack tables and
+//! metadata frames for records, re-extracted narrative for search, ledger segments for
+//! events and runs.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::{NewRecord, PackRow, RunRow};
+use crate::archive::{Archive, ArchiveError, now};
+use crate::digest::Hasher;
+use crate::formats::{cda, xml::Limits};
+use crate::ids::RecordId;
+use crate::ledger::{self, NewEvent};
+use crate::pack::{self, format::FOOTER_LEN};
+use crate::store::ObjectKey;
+
+/// What a rebuild found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RebuildReport {
+    /// Packs indexed.
+    pub packs: u64,
+    /// Records indexed.
+    pub records: u64,
+    /// Records found in more than one pack (kept once, from the first pack by id).
+    pub duplicates: u64,
+    /// Ledger events restored.
+    pub events: u64,
+    /// Packs or segments that could not be read (run `arkisto verify`).
+    pub problems: Vec<String>,
+}
+
+/// Rebuild the index of `archive` from its store.
+pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, ArchiveError> {
+    let mut rep = RebuildReport::default();
+    archive.index.clear().await?;
+    let mut seen: HashSet<RecordId> = HashSet::new();
+    for o in archive.store.list("packs/").await? {
+        let key = o.key.clone();
+        match read_pack(archive, &key, o.size, &mut seen, &mut rep).await {
+            Ok(Some((row, records))) => {
+                rep.records += records.len() as u64;
+                rep.packs += 1;
+                archive.index.commit_pack(&row, &records, vec![], &row.created_at).await?;
+            }
+            Ok(None) => {}
+            Err(why) => rep.problems.push(format!("{key}: {why}")),
+        }
+    }
+    for o in archive.store.list("ledger/").await? {
+        let bytes = crate::store::get_all(&*archive.store, &o.key).await?;
+        match ledger::decode_segment(&bytes) {
+            Ok(events) => {
+                archive.index.restore_events(&events, o.key.as_str()).await?;
+                rep.events += events.len() as u64;
+                for e in events.iter().filter(|e| e.event_type == ledger::RUN) {
+                    if let Some(run) = e.detail.get("run").and_then(|r| serde_json::from_value::<RunRow>(r.clone()).ok()) {
+                        archive.index.restore_run(&run).await?;
+                    }
+                }
+            }
+            Err(e) => rep.problems.push(format!("{}: {e}", o.key)),
+        }
+    }
+    let event = NewEvent {
+        event_type: ledger::INDEX_REBUILD.into(),
+        actor: actor.into(),
+        purpose: None,
+        object: "index".into(),
+        outcome: if rep.problems.is_empty() { "success" } else { "partial" }.into(),
+        detail: serde_json::json!({ "packs": rep.packs, "records": rep.records, "duplicates": rep.duplicates, "events": rep.events, "problems": rep.problems.len() }),
+    };
+    archive.index.append_events(vec![event], &now()).await?;
+    archive.flush_ledger().await?;
+    Ok(rep)
+}
+
+async fn read_pack(
+    archive: &Archive,
+    key: &ObjectKey,
+    size: u64,
+    seen: &mut HashSet<RecordId>,
+    rep: &mut RebuildReport,
+) -> Result<Option<(PackRow, Vec<NewRecord>)>, String> {
+    let store = &archive.store;
+    if size < FOOTER_LEN as u64 {
+        return Err("too small to be a pack".into());
+    }
+    let tail = store
+        .get_range(key, size - FOOTER_LEN as u64, FOOTER_LEN as u64)
+        .await
+        .map_err(|e| e.to_string())?;
+    let footer = pack::decode_footer(&tail, size).map_err(|e| e.to_string())?;
+    let tframe = store
+        .get_range(key, footer.table_offset, footer.table_len)
+        .await
+        .map_err(|e| e.to_string())?;
+    let table = pack::decode_table(&tframe, &footer).map_err(|e| e.to_string())?;
+    let mut h = Hasher::new();
+    let mut off = 0;
+    while off < size {
+        let n = (size - off).min(8 << 20);
+        h.update(&store.get_range(key, off, n).await.map_err(|e| e.to_string())?);
+        off += n;
+    }
+    let mut records = Vec::with_capacity(table.records.len());
+    for l in &table.records {
+        if !seen.insert(l.record_id) {
+            rep.duplicates += 1;
+            continue;
+        }
+        let m = store.get_range(key, l.meta_offset, l.meta_len).await.map_err(|e| e.to_string())?;
+        let meta = pack::decode_meta(&m, l).map_err(|e| e.to_string())?;
+        let d = store.get_range(key, l.data_offset, l.data_len).await.map_err(|e| e.to_string())?;
+        let bytes = pack::decompress_frame(&d, l).map_err(|e| e.to_string())?;
+        let narrative = match meta.format.as_str() {
+            "cda-r2" => cda::read(&bytes, Limits::default()).map(|d| d.narrative).unwrap_or_default(),
+            _ => String::new(),
+        };
+        records.push(NewRecord {
+            meta,
+            location: l.clone(),
+            narrative,
+        });
+    }
+    let run_id = records.first().map(|r| r.meta.run_id);
+    let row = PackRow {
+        pack_id: table.pack_id,
+        key: key.to_string(),
+        size,
+        sha256: h.finish(),
+        record_count: records.len() as u64,
+        created_at: table.created.clone(),
+        run_id,
+    };
+    Ok(Some((row, records)))
+}

@@ -1,0 +1,591 @@
+//! `SqliteIndex`: the embedded index (WAL mode, FTS5 for text).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::*;
+use crate::ledger::Event;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+/// The SQLite index.
+#[derive(Clone, Debug)]
+pub struct SqliteIndex {
+    pool: SqlitePool,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> IndexError {
+    IndexError::Corrupt {
+        what: what.into(),
+        why: e.to_string(),
+    }
+}
+
+fn parse<T: FromStr>(what: &str, s: &str) -> Result<T, IndexError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| corrupt(what, e))
+}
+
+impl SqliteIndex {
+    /// Open (creating if needed) the index at `path`.
+    pub async fn open(path: &Path) -> Result<Self, IndexError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(60));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let idx = Self { pool };
+        idx.migrate().await?;
+        Ok(idx)
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, IndexError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn append_in(tx: &mut Transaction<'static, Sqlite>, events: Vec<NewEvent>, now: &str) -> Result<Vec<Event>, IndexError> {
+        let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+        let (mut seq, mut prev) = match last {
+            Some((s, h)) => (s, parse::<Sha256>("ledger.hash", &h)?),
+            None => (0, Sha256([0; 32])),
+        };
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            seq += 1;
+            let ev = Event::chain(e, seq, now.to_string(), prev);
+            prev = ev.hash;
+            insert_event(tx, &ev, None).await?;
+            out.push(ev);
+        }
+        Ok(out)
+    }
+}
+
+async fn insert_event(tx: &mut Transaction<'static, Sqlite>, ev: &Event, segment: Option<&str>) -> Result<(), IndexError> {
+    sqlx::query("INSERT INTO ledger (seq, time, event_type, actor, purpose, object, outcome, detail, prev_hash, hash, segment) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+        .bind(ev.seq)
+        .bind(&ev.time)
+        .bind(&ev.event_type)
+        .bind(&ev.actor)
+        .bind(&ev.purpose)
+        .bind(&ev.object)
+        .bind(&ev.outcome)
+        .bind(ev.detail.to_string())
+        .bind(ev.prev_hash.to_hex())
+        .bind(ev.hash.to_hex())
+        .bind(segment)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn event_from_row(r: &SqliteRow) -> Result<Event, IndexError> {
+    let detail: String = r.try_get("detail")?;
+    Ok(Event {
+        seq: r.try_get("seq")?,
+        time: r.try_get("time")?,
+        event_type: r.try_get("event_type")?,
+        actor: r.try_get("actor")?,
+        purpose: r.try_get("purpose")?,
+        object: r.try_get("object")?,
+        outcome: r.try_get("outcome")?,
+        detail: serde_json::from_str(&detail).map_err(|e| corrupt("ledger.detail", e))?,
+        prev_hash: parse("ledger.prev_hash", &r.try_get::<String, _>("prev_hash")?)?,
+        hash: parse("ledger.hash", &r.try_get::<String, _>("hash")?)?,
+    })
+}
+
+fn location_from_row(r: &SqliteRow) -> Result<RecordLocation, IndexError> {
+    Ok(RecordLocation {
+        record_id: RecordId(parse("records.record_id", &r.try_get::<String, _>("record_id")?)?),
+        meta_offset: r.try_get::<i64, _>("meta_offset")? as u64,
+        meta_len: r.try_get::<i64, _>("meta_len")? as u64,
+        meta_sha256: parse("records.meta_sha256", &r.try_get::<String, _>("meta_sha256")?)?,
+        data_offset: r.try_get::<i64, _>("data_offset")? as u64,
+        data_len: r.try_get::<i64, _>("data_len")? as u64,
+        stored_sha256: parse("records.stored_sha256", &r.try_get::<String, _>("stored_sha256")?)?,
+        original_size: r.try_get::<i64, _>("original_size")? as u64,
+        dict_id: r.try_get::<i64, _>("dict_id")? as u32,
+    })
+}
+
+fn pack_from_row(r: &SqliteRow) -> Result<PackRow, IndexError> {
+    Ok(PackRow {
+        pack_id: parse("packs.pack_id", &r.try_get::<String, _>("pack_id")?)?,
+        key: r.try_get("object_key")?,
+        size: r.try_get::<Option<i64>, _>("size")?.unwrap_or(0) as u64,
+        sha256: parse("packs.sha256", &r.try_get::<Option<String>, _>("sha256")?.unwrap_or_default())?,
+        record_count: r.try_get::<Option<i64>, _>("record_count")?.unwrap_or(0) as u64,
+        created_at: r.try_get("created_at")?,
+        run_id: r
+            .try_get::<Option<String>, _>("run_id")?
+            .map(|s| parse("packs.run_id", &s))
+            .transpose()?,
+    })
+}
+
+fn run_from_row(r: &SqliteRow) -> Result<RunRow, IndexError> {
+    let summary: Option<String> = r.try_get("summary_json")?;
+    Ok(RunRow {
+        run_id: parse("runs.run_id", &r.try_get::<String, _>("run_id")?)?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        source: r.try_get("source")?,
+        input: r.try_get("input")?,
+        status: r.try_get("status")?,
+        summary: summary
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| corrupt("runs.summary_json", e))?,
+    })
+}
+
+/// Split a migration file into statements (our migrations have no `;` inside literals).
+fn split_statements(sql: &str) -> Vec<String> {
+    let no_comments: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    no_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Turn user words into a safe FTS5 query: every word quoted (no FTS syntax injection),
+/// a trailing `*` kept as a prefix search, all words required.
+pub fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .filter_map(|w| {
+            let (w, prefix) = match w.strip_suffix('*') {
+                Some(s) => (s, true),
+                None => (w, false),
+            };
+            let clean: String = w.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '.').collect();
+            (!clean.is_empty()).then(|| format!("\"{}\"{}", clean.replace('"', ""), if prefix { "*" } else { "" }))
+        })
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" AND "))
+}
+
+/// The day after an ISO date, for inclusive upper bounds on timestamps.
+fn day_after(d: &str) -> String {
+    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| format!("{d}\u{10FFFF}"))
+}
+
+#[async_trait]
+impl Index for SqliteIndex {
+    async fn migrate(&self) -> Result<(), IndexError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        for (v, sql) in MIGRATIONS {
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(v)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_none() {
+                for stmt in split_statements(sql) {
+                    sqlx::query(&stmt).execute(&mut *tx).await?;
+                }
+                sqlx::query("INSERT INTO schema_migrations VALUES (?, datetime('now'))")
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn clear(&self) -> Result<(), IndexError> {
+        let mut tx = self.write_tx().await?;
+        for t in ["records_fts", "records", "packs", "run_files", "runs", "ledger"] {
+            sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn begin_pack(&self, pack_id: PackId, key: &str, run_id: RunId, now: &str) -> Result<(), IndexError> {
+        sqlx::query("INSERT INTO packs (pack_id, object_key, state, created_at, run_id) VALUES (?, ?, 'pending', ?, ?)")
+            .bind(pack_id.to_string())
+            .bind(key)
+            .bind(now)
+            .bind(run_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_packs(&self) -> Result<Vec<PendingPack>, IndexError> {
+        let rows = sqlx::query("SELECT pack_id, object_key FROM packs WHERE state = 'pending'")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingPack {
+                    pack_id: parse("packs.pack_id", &r.try_get::<String, _>("pack_id")?)?,
+                    key: r.try_get("object_key")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn drop_pending(&self, pack_id: PackId) -> Result<(), IndexError> {
+        sqlx::query("DELETE FROM packs WHERE pack_id = ? AND state = 'pending'")
+            .bind(pack_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn commit_pack(&self, pack: &PackRow, records: &[NewRecord], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO packs (pack_id, object_key, state, size, sha256, record_count, created_at, run_id) VALUES (?,?, 'committed', ?,?,?,?,?)
+             ON CONFLICT(pack_id) DO UPDATE SET state='committed', size=excluded.size, sha256=excluded.sha256, record_count=excluded.record_count",
+        )
+        .bind(pack.pack_id.to_string())
+        .bind(&pack.key)
+        .bind(pack.size as i64)
+        .bind(pack.sha256.to_hex())
+        .bind(pack.record_count as i64)
+        .bind(&pack.created_at)
+        .bind(pack.run_id.map(|r| r.to_string()))
+        .execute(&mut *tx)
+        .await?;
+        for r in records {
+            let m = &r.meta;
+            let l = &r.location;
+            let meta_json = serde_json::to_string(m).map_err(|e| corrupt("meta", e))?;
+            let res = sqlx::query(
+                "INSERT INTO records (record_id, document_id, set_id, version, subject_root, subject_value, title, doc_type, created, service_time,
+                 custodian, source, run_id, pack_id, meta_offset, meta_len, data_offset, data_len, stored_sha256, meta_sha256, original_size, dict_id,
+                 disposal, lock_horizon, retention_rule, meta_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            )
+            .bind(m.record_id.to_string())
+            .bind(m.document_id.as_ref().map(|d| d.0.clone()))
+            .bind(&m.set_id)
+            .bind(m.version)
+            .bind(m.subject.as_ref().map(|s| s.root.clone()))
+            .bind(m.subject.as_ref().map(|s| s.value.clone()))
+            .bind(&m.title)
+            .bind(&m.doc_type)
+            .bind(&m.created)
+            .bind(&m.service_time)
+            .bind(&m.custodian)
+            .bind(&m.source)
+            .bind(m.run_id.to_string())
+            .bind(pack.pack_id.to_string())
+            .bind(l.meta_offset as i64)
+            .bind(l.meta_len as i64)
+            .bind(l.data_offset as i64)
+            .bind(l.data_len as i64)
+            .bind(l.stored_sha256.to_hex())
+            .bind(l.meta_sha256.to_hex())
+            .bind(l.original_size as i64)
+            .bind(l.dict_id as i64)
+            .bind(m.retention.disposal_text())
+            .bind(&m.retention.lock_horizon)
+            .bind(&m.retention.rule_id)
+            .bind(meta_json)
+            .execute(&mut *tx)
+            .await;
+            let res = match res {
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(IndexError::Conflict(format!("record {} is already indexed", m.record_id)));
+                }
+                other => other?,
+            };
+            sqlx::query("INSERT INTO records_fts (rowid, title, body) VALUES (?, ?, ?)")
+                .bind(res.last_insert_rowid())
+                .bind(m.title.clone().unwrap_or_default())
+                .bind(&r.narrative)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Self::append_in(&mut tx, events, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn has_record(&self, id: &RecordId) -> Result<bool, IndexError> {
+        let r: Option<i64> = sqlx::query_scalar("SELECT 1 FROM records WHERE record_id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.is_some())
+    }
+
+    async fn records_for_document(&self, document_id: &str) -> Result<Vec<RecordId>, IndexError> {
+        let r: Vec<String> = sqlx::query_scalar("SELECT record_id FROM records WHERE document_id = ?")
+            .bind(document_id)
+            .fetch_all(&self.pool)
+            .await?;
+        r.iter().map(|s| Ok(RecordId(parse("records.record_id", s)?))).collect()
+    }
+
+    async fn resolve(&self, id: &str) -> Result<Vec<RecordId>, IndexError> {
+        let id = id.trim();
+        let mut ids: Vec<String> = sqlx::query_scalar("SELECT record_id FROM records WHERE document_id = ?")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        if ids.is_empty() && id.len() >= 8 && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let lo = id.to_ascii_lowercase();
+            ids = sqlx::query_scalar("SELECT record_id FROM records WHERE record_id >= ? AND record_id < ? LIMIT 10")
+                .bind(&lo)
+                .bind(format!("{lo}g"))
+                .fetch_all(&self.pool)
+                .await?;
+        }
+        ids.iter().map(|s| Ok(RecordId(parse("records.record_id", s)?))).collect()
+    }
+
+    async fn record(&self, id: &RecordId) -> Result<Option<IndexedRecord>, IndexError> {
+        let row = sqlx::query("SELECT r.*, p.object_key FROM records r JOIN packs p USING (pack_id) WHERE r.record_id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let meta: String = r.try_get("meta_json")?;
+        Ok(Some(IndexedRecord {
+            meta: serde_json::from_str(&meta).map_err(|e| corrupt("records.meta_json", e))?,
+            pack_id: parse("records.pack_id", &r.try_get::<String, _>("pack_id")?)?,
+            pack_key: r.try_get("object_key")?,
+            location: location_from_row(&r)?,
+        }))
+    }
+
+    async fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
+        let mut sql = String::from(
+            "SELECT r.record_id, r.document_id, r.set_id, r.version, r.subject_value, r.title, r.doc_type, r.created, r.source FROM records r",
+        );
+        let mut wh: Vec<&str> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(t) = q.text.as_deref() {
+            let Some(fq) = fts_query(t) else { return Ok(Vec::new()) };
+            sql += " JOIN records_fts f ON f.rowid = r.id";
+            wh.push("records_fts MATCH ?");
+            binds.push(fq);
+        }
+        for (v, clause) in [
+            (&q.subject, "r.subject_value = ?"),
+            (&q.set_id, "r.set_id = ?"),
+            (&q.doc_type, "r.doc_type = ?"),
+            (&q.source, "r.source = ?"),
+            (&q.from, "r.created >= ?"),
+        ] {
+            if let Some(v) = v {
+                wh.push(clause);
+                binds.push(v.clone());
+            }
+        }
+        if let Some(to) = &q.to {
+            wh.push("r.created < ?");
+            binds.push(day_after(to));
+        }
+        if !wh.is_empty() {
+            sql += " WHERE ";
+            sql += &wh.join(" AND ");
+        }
+        sql += if q.set_id.is_some() {
+            " ORDER BY r.version, r.created"
+        } else {
+            " ORDER BY r.created, r.record_id"
+        };
+        sql += &format!(" LIMIT {}", q.limit.max(1));
+        let mut query = sqlx::query(&sql);
+        for b in &binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Hit {
+                    record_id: RecordId(parse("records.record_id", &r.try_get::<String, _>("record_id")?)?),
+                    document_id: r.try_get("document_id")?,
+                    set_id: r.try_get("set_id")?,
+                    version: r.try_get("version")?,
+                    subject: r.try_get("subject_value")?,
+                    title: r.try_get("title")?,
+                    doc_type: r.try_get("doc_type")?,
+                    created: r.try_get("created")?,
+                    source: r.try_get("source")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn packs(&self) -> Result<Vec<PackRow>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM packs WHERE state = 'committed' ORDER BY pack_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(pack_from_row).collect()
+    }
+
+    async fn pack_records(&self, pack_id: PackId) -> Result<Vec<RecordLocation>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM records WHERE pack_id = ? ORDER BY data_offset")
+            .bind(pack_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(location_from_row).collect()
+    }
+
+    async fn record_count(&self) -> Result<u64, IndexError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM records").fetch_one(&self.pool).await?;
+        Ok(n as u64)
+    }
+
+    async fn start_run(&self, run: &RunRow) -> Result<(), IndexError> {
+        self.restore_run(run).await
+    }
+
+    async fn finish_run(&self, run: &RunRow, files: &[RunFile], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
+        let mut tx = self.write_tx().await?;
+        for f in files {
+            sqlx::query("INSERT OR REPLACE INTO run_files (run_id, path, outcome, record_id, findings) VALUES (?,?,?,?,?)")
+                .bind(run.run_id.to_string())
+                .bind(&f.path)
+                .bind(&f.outcome)
+                .bind(f.record_id.map(|r| r.to_string()))
+                .bind(f.findings.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE runs SET finished_at = ?, status = ?, summary_json = ? WHERE run_id = ?")
+            .bind(&run.finished_at)
+            .bind(&run.status)
+            .bind(run.summary.as_ref().map(|s| s.to_string()))
+            .bind(run.run_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Self::append_in(&mut tx, events, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn runs(&self, limit: u32) -> Result<Vec<RunRow>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?")
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn run_files(&self, run_id: RunId) -> Result<Vec<RunFile>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM run_files WHERE run_id = ? ORDER BY path")
+            .bind(run_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let findings: Option<String> = r.try_get("findings")?;
+                Ok(RunFile {
+                    path: r.try_get("path")?,
+                    outcome: r.try_get("outcome")?,
+                    record_id: r
+                        .try_get::<Option<String>, _>("record_id")?
+                        .map(|s| parse("run_files.record_id", &s).map(RecordId))
+                        .transpose()?,
+                    findings: findings
+                        .map(|s| serde_json::from_str(&s))
+                        .transpose()
+                        .map_err(|e| corrupt("run_files.findings", e))?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>, now: &str) -> Result<Vec<Event>, IndexError> {
+        let mut tx = self.write_tx().await?;
+        let out = Self::append_in(&mut tx, events, now).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn restore_events(&self, events: &[Event], segment: &str) -> Result<(), IndexError> {
+        let mut tx = self.write_tx().await?;
+        for e in events {
+            insert_event(&mut tx, e, Some(segment)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unflushed_events(&self) -> Result<Vec<Event>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM ledger WHERE segment IS NULL ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn mark_flushed(&self, first_seq: i64, last_seq: i64, key: &str) -> Result<(), IndexError> {
+        sqlx::query("UPDATE ledger SET segment = ? WHERE seq BETWEEN ? AND ?")
+            .bind(key)
+            .bind(first_seq)
+            .bind(last_seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn events(&self) -> Result<Vec<Event>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM ledger ORDER BY seq").fetch_all(&self.pool).await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn restore_run(&self, run: &RunRow) -> Result<(), IndexError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO runs (run_id, started_at, finished_at, source, input, status, summary_json) VALUES (?,?,?,?,?,?,?)",
+        )
+        .bind(run.run_id.to_string())
+        .bind(&run.started_at)
+        .bind(&run.finished_at)
+        .bind(&run.source)
+        .bind(&run.input)
+        .bind(&run.status)
+        .bind(run.summary.as_ref().map(|s| s.to_string()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn fts_queries_cannot_inject_syntax() {
+        assert_eq!(fts_query("päänsärky kova*").unwrap(), "\"päänsärky\" AND \"kova\"*");
+        assert_eq!(
+            fts_query("a\" OR title:x NEAR(").unwrap(),
+            "\"a\" AND \"OR\" AND \"titlex\" AND \"NEAR\""
+        );
+        assert!(fts_query("  \"() ").is_none());
+    }
+}

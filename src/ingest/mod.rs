@@ -1,0 +1,27 @@
+//! Ingest: take a batch, and end every input file as archived, duplicate or quarantined.
+//!
+//! Stages: enumerate (and validate a bag) → workers read, hash, parse, validate and compress
+//! (CPU work on plain threads) → one pack stage groups records by retention key into packs,
+//! stores each pack durably, then commits its index rows and ledger event in one transaction.
+//! A bounded channel between the stages keeps memory flat. Nothing is ever overwritten.
+
+pub mod bagit;
+pub mod batch;
+mod pipeline;
+mod report;
+
+pub use pipeline::{IngestError, IngestOptions, run};
+pub use report::{Counts, FileOutcome, FileReport, RunReport};
+
+use crate::ids::RecordId;
+
+/// One input's bytes as read, with the digest computed while reading.
+#[derive(Debug)]
+pub struct IngestedRecord {
+    /// Path relative to the batch root.
+    pub rel_path: String,
+    /// Original bytes.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`.
+    pub record_id: RecordId,
+}

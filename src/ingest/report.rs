@@ -1,0 +1,89 @@
+//! The run report: one line per input file, and the counts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{PackId, RecordId, RunId};
+use crate::validate::findings::Finding;
+
+/// What became of one input file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileOutcome {
+    /// Archived now.
+    Archived,
+    /// Already archived (same bytes), nothing written.
+    Duplicate,
+    /// Not archived; kept under the quarantine directory with its findings.
+    Quarantined,
+}
+
+impl FileOutcome {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileOutcome::Archived => "archived",
+            FileOutcome::Duplicate => "duplicate",
+            FileOutcome::Quarantined => "quarantined",
+        }
+    }
+}
+
+/// One input file's line in the report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileReport {
+    /// Path relative to the batch root.
+    pub path: String,
+    /// Outcome.
+    pub outcome: FileOutcome,
+    /// Record id (SHA-256 of the bytes), when the file could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<RecordId>,
+    /// Findings (errors for quarantined files, warnings for archived ones).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub findings: Vec<Finding>,
+}
+
+/// Counts per outcome.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Input files seen.
+    pub files: u64,
+    /// Archived.
+    pub archived: u64,
+    /// Duplicates.
+    pub duplicate: u64,
+    /// Quarantined.
+    pub quarantined: u64,
+    /// Original bytes archived.
+    pub bytes_archived: u64,
+    /// Stored (compressed) bytes written.
+    pub bytes_stored: u64,
+}
+
+/// The report of one ingest run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: RunId,
+    /// Source name.
+    pub source: String,
+    /// Input path as given.
+    pub input: String,
+    /// `completed`, `completed-with-findings` or `refused`.
+    pub status: String,
+    /// Why a batch was refused whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// End (RFC 3339).
+    pub finished_at: String,
+    /// Counts.
+    pub counts: Counts,
+    /// Packs written.
+    pub packs: Vec<PackId>,
+    /// Interrupted packs cleaned up before this run.
+    pub recovered_packs: usize,
+    /// Every input file.
+    pub files: Vec<FileReport>,
+}

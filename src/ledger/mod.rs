@@ -1,0 +1,200 @@
+//! The ledger: an append-only, hash-chained sequence of events (PREMIS event type names plus
+//! access events). Each event carries its predecessor's hash, so an edited or truncated log is
+//! detectable. Events are first committed in the index (in the same transaction as the state
+//! change they record), then written to the store as segments, from which `index rebuild`
+//! replays them. Events never contain document content.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256;
+
+/// PREMIS event type for archiving a pack's records.
+pub const INGESTION: &str = "ingestion";
+/// PREMIS event type for a fixity check.
+pub const FIXITY_CHECK: &str = "fixity check";
+/// PREMIS event type for handing out a record's bytes.
+pub const DISSEMINATION: &str = "dissemination";
+/// PREMIS event type for validation (quarantines).
+pub const VALIDATION: &str = "validation";
+/// Searching or viewing personal data (metadata).
+pub const ACCESS: &str = "access";
+/// Index rebuilt from the store.
+pub const INDEX_REBUILD: &str = "index rebuild";
+/// An ingest run finished (its summary).
+pub const RUN: &str = "ingest run";
+
+/// An event to append (seq and hashes are assigned on commit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Event type (PREMIS name or `access`).
+    pub event_type: String,
+    /// Who (user or service).
+    pub actor: String,
+    /// Why, for access to personal data.
+    pub purpose: Option<String>,
+    /// The object concerned: record id, pack id, run id, or a subject id for access.
+    pub object: String,
+    /// `success`, `failure` or a short outcome word.
+    pub outcome: String,
+    /// Structured detail (identifiers, counts; never content).
+    pub detail: serde_json::Value,
+}
+
+/// A committed ledger event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the ledger, from 1.
+    pub seq: i64,
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// Event type.
+    pub event_type: String,
+    /// Who.
+    pub actor: String,
+    /// Why.
+    pub purpose: Option<String>,
+    /// Object.
+    pub object: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Detail.
+    pub detail: serde_json::Value,
+    /// Hash of the previous event (zeros for the first).
+    pub prev_hash: Sha256,
+    /// Hash of this event (all fields above).
+    pub hash: Sha256,
+}
+
+#[derive(Serialize)]
+struct Hashed<'a> {
+    seq: i64,
+    time: &'a str,
+    event_type: &'a str,
+    actor: &'a str,
+    purpose: &'a Option<String>,
+    object: &'a str,
+    outcome: &'a str,
+    detail: &'a serde_json::Value,
+    prev_hash: &'a Sha256,
+}
+
+impl Event {
+    /// Chain a new event after `prev_hash` at position `seq`.
+    pub fn chain(e: NewEvent, seq: i64, time: String, prev_hash: Sha256) -> Self {
+        let mut ev = Event {
+            seq,
+            time,
+            event_type: e.event_type,
+            actor: e.actor,
+            purpose: e.purpose,
+            object: e.object,
+            outcome: e.outcome,
+            detail: e.detail,
+            prev_hash,
+            hash: Sha256([0; 32]),
+        };
+        ev.hash = ev.compute_hash();
+        ev
+    }
+
+    /// The hash this event should have.
+    pub fn compute_hash(&self) -> Sha256 {
+        let h = Hashed {
+            seq: self.seq,
+            time: &self.time,
+            event_type: &self.event_type,
+            actor: &self.actor,
+            purpose: &self.purpose,
+            object: &self.object,
+            outcome: &self.outcome,
+            detail: &self.detail,
+            prev_hash: &self.prev_hash,
+        };
+        Sha256::of(&serde_json::to_vec(&h).unwrap_or_default())
+    }
+}
+
+/// The first problem in a chain of events, if any: (seq, what is wrong).
+pub fn check_chain(events: &[Event]) -> Option<(i64, String)> {
+    let mut prev = Sha256([0; 32]);
+    let first = events.first().map(|e| e.seq).unwrap_or(1);
+    if first != 1 {
+        return Some((first, "ledger does not start at event 1 (truncated at the front?)".into()));
+    }
+    for (expect_seq, e) in (1..).zip(events) {
+        if e.seq != expect_seq {
+            return Some((e.seq, format!("expected event {expect_seq}, found {} (events missing)", e.seq)));
+        }
+        if e.prev_hash != prev {
+            return Some((e.seq, "previous-hash link broken".into()));
+        }
+        if e.compute_hash() != e.hash {
+            return Some((e.seq, "event content does not match its hash (edited?)".into()));
+        }
+        prev = e.hash;
+    }
+    None
+}
+
+/// Object key of a ledger segment holding events `first..=last`.
+pub fn segment_key(first: i64, last: i64) -> String {
+    format!("ledger/{first:012}-{last:012}.jsonl.zst")
+}
+
+/// Encode events as a zstd-compressed JSON-lines segment.
+pub fn encode_segment(events: &[Event]) -> std::io::Result<Vec<u8>> {
+    let mut jsonl = Vec::new();
+    for e in events {
+        serde_json::to_writer(&mut jsonl, e).map_err(std::io::Error::other)?;
+        jsonl.push(b'\n');
+    }
+    zstd::bulk::compress(&jsonl, 3)
+}
+
+/// Decode a segment.
+pub fn decode_segment(bytes: &[u8]) -> std::io::Result<Vec<Event>> {
+    let mut out = Vec::new();
+    let mut d = zstd::stream::read::Decoder::new(bytes)?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut d, &mut text)?;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        out.push(serde_json::from_str(line).map_err(std::io::Error::other)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(n: &str) -> NewEvent {
+        NewEvent {
+            event_type: ACCESS.into(),
+            actor: "a".into(),
+            purpose: Some("p".into()),
+            object: n.into(),
+            outcome: "success".into(),
+            detail: serde_json::json!({"n": n}),
+        }
+    }
+
+    #[test]
+    fn chain_detects_edits_and_gaps() {
+        let mut prev = Sha256([0; 32]);
+        let mut evs = Vec::new();
+        for i in 1..=4 {
+            let e = Event::chain(ev(&i.to_string()), i, "t".into(), prev);
+            prev = e.hash;
+            evs.push(e);
+        }
+        assert_eq!(check_chain(&evs), None);
+        let seg = decode_segment(&encode_segment(&evs).unwrap()).unwrap();
+        assert_eq!(seg, evs);
+        let mut edited = evs.clone();
+        edited[2].actor = "mallory".into();
+        assert_eq!(check_chain(&edited).unwrap().0, 3);
+        let mut gap = evs.clone();
+        gap.remove(1);
+        assert_eq!(check_chain(&gap).unwrap().0, 3);
+    }
+}

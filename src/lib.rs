@@ -1,0 +1,22 @@
+//! arkisto: archives the records of retiring social and health care systems.
+//!
+//! Data flows ingest → formats → validate → retention → pack → store → index → ledger;
+//! verify and retrieve read it back. See DESIGN.md and FORMAT.md.
+#![warn(missing_docs)]
+
+pub mod archive;
+pub mod config;
+pub mod digest;
+pub mod fixtures;
+pub mod formats;
+pub mod ids;
+pub mod index;
+pub mod ingest;
+pub mod ledger;
+pub mod pack;
+pub mod record;
+pub mod retention;
+pub mod retrieve;
+pub mod store;
+pub mod validate;
+pub mod verify;

@@ -1,0 +1,172 @@
+//! Streaming pack writer: appends pre-compressed records to a temp file, then writes the
+//! table and footer and fsyncs. Holds only the table entries in memory.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::format::{self, Footer, PackTable};
+use crate::digest::{HashingWriter, Sha256};
+use crate::ids::{PackId, RecordId};
+use crate::record::{RecordLocation, RecordMeta};
+use crate::validate::ValidatedRecord;
+
+/// A validated record, compressed and ready to append (made only by [`compress`]).
+#[derive(Debug)]
+pub struct CompressedRecord {
+    /// Metadata (goes into the skippable frame as JSON).
+    pub(crate) meta: RecordMeta,
+    /// One complete zstd frame of the original bytes (content checksum on).
+    pub(crate) frame: Vec<u8>,
+    /// SHA-256 of `frame`.
+    pub(crate) stored_sha256: Sha256,
+    /// Narrative text for the index (not stored in the pack; re-extracted on rebuild).
+    pub(crate) narrative: String,
+}
+
+/// Compress a validated record into a [`CompressedRecord`]: the only way to make one, so
+/// nothing unvalidated reaches a pack.
+pub fn compress(v: ValidatedRecord, level: i32) -> io::Result<CompressedRecord> {
+    let (frame, stored_sha256) = compress_record(v.bytes(), level)?;
+    let (meta, _bytes, narrative) = v.into_parts();
+    Ok(CompressedRecord {
+        meta,
+        frame,
+        stored_sha256,
+        narrative,
+    })
+}
+
+/// Compress original bytes into one zstd frame with content size and checksum.
+pub fn compress_record(bytes: &[u8], level: i32) -> io::Result<(Vec<u8>, Sha256)> {
+    let mut c = zstd::bulk::Compressor::new(level)?;
+    c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+    c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))?;
+    let frame = c.compress(bytes)?;
+    let d = Sha256::of(&frame);
+    Ok((frame, d))
+}
+
+/// A pack being written.
+pub struct PackWriter {
+    id: PackId,
+    path: PathBuf,
+    out: HashingWriter<BufWriter<File>>,
+    records: Vec<RecordLocation>,
+    created: String,
+}
+
+/// A pack whose bytes are complete and durable in a local file.
+#[derive(Debug)]
+pub struct FinishedPack {
+    /// Pack id.
+    pub id: PackId,
+    /// Local temp file holding the pack.
+    pub path: PathBuf,
+    /// Total size.
+    pub size: u64,
+    /// SHA-256 of the whole pack.
+    pub sha256: Sha256,
+    /// The table written into it.
+    pub table: PackTable,
+}
+
+impl PackWriter {
+    /// Start a pack in `dir` (a temp file named after the pack id).
+    pub fn create(dir: &Path, id: PackId, created: String) -> io::Result<Self> {
+        let path = dir.join(format!("{id}.pack.tmp"));
+        let f = File::create(&path)?;
+        Ok(Self {
+            id,
+            path,
+            out: HashingWriter::new(BufWriter::with_capacity(1 << 20, f)),
+            records: Vec::new(),
+            created,
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.out.written()
+    }
+
+    /// Number of records appended.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// No records yet.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The pack's id.
+    pub fn id(&self) -> PackId {
+        self.id
+    }
+
+    /// Append one record; returns where it went.
+    pub fn append(&mut self, rec: &CompressedRecord) -> io::Result<RecordLocation> {
+        let meta_json = serde_json::to_vec(&rec.meta).map_err(io::Error::other)?;
+        let meta_frame = format::skippable(format::MAGIC_META, &meta_json);
+        let meta_offset = self.out.written();
+        self.out.write_all(&meta_frame)?;
+        let data_offset = self.out.written();
+        self.out.write_all(&rec.frame)?;
+        let loc = RecordLocation {
+            record_id: rec.meta.record_id,
+            meta_offset,
+            meta_len: meta_frame.len() as u64,
+            meta_sha256: Sha256::of(&meta_frame),
+            data_offset,
+            data_len: rec.frame.len() as u64,
+            stored_sha256: rec.stored_sha256,
+            original_size: rec.meta.original_size,
+            dict_id: 0,
+        };
+        self.records.push(loc.clone());
+        Ok(loc)
+    }
+
+    /// Whether a record is already in this pack.
+    pub fn contains(&self, id: &RecordId) -> bool {
+        self.records.iter().any(|r| &r.record_id == id)
+    }
+
+    /// Write table and footer, flush and fsync the file.
+    pub fn finish(mut self) -> io::Result<FinishedPack> {
+        let table = PackTable {
+            format: format::FORMAT_NAME.into(),
+            version: format::FORMAT_VERSION,
+            pack_id: self.id,
+            created: self.created.clone(),
+            records: std::mem::take(&mut self.records),
+        };
+        let json = serde_json::to_vec(&table).map_err(io::Error::other)?;
+        let frame = format::skippable(format::MAGIC_TABLE, &json);
+        let footer = Footer {
+            table_offset: self.out.written(),
+            table_len: frame.len() as u64,
+            table_sha256: Sha256::of(&frame),
+        };
+        self.out.write_all(&frame)?;
+        self.out.write_all(&footer.encode())?;
+        let (buf, sha256, size) = self.out.finish();
+        let f = buf.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        Ok(FinishedPack {
+            id: self.id,
+            path: self.path,
+            size,
+            sha256,
+            table,
+        })
+    }
+
+    /// Give up on this pack and delete its temp file.
+    pub fn abandon(self) {
+        let path = self.path.clone();
+        drop(self);
+        let _ = std::fs::remove_file(path);
+    }
+}

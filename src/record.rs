@@ -1,0 +1,90 @@
+//! The archival metadata of one record: what the metadata frame in a pack holds, and what the
+//! index is a projection of. Everything needed to rebuild a record's index row is in here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256;
+use crate::formats::cda::CdaHeader;
+use crate::ids::{DocumentId, RecordId, RunId, SubjectId};
+use crate::retention::Retention;
+use crate::validate::findings::Finding;
+
+/// Version of the metadata JSON schema (FORMAT.md "Record metadata").
+pub const META_VERSION: u32 = 1;
+
+/// Metadata stored with every record (JSON in the record's skippable frame).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordMeta {
+    /// Schema version of this JSON.
+    pub meta_version: u32,
+    /// SHA-256 of the original bytes: the record's identity.
+    pub record_id: RecordId,
+    /// Size of the original bytes.
+    pub original_size: u64,
+    /// Media type of the original bytes.
+    pub media_type: String,
+    /// Source format the record was read as (`cda-r2`).
+    pub format: String,
+    /// The source system's name for the batch.
+    pub source: String,
+    /// The document's own id.
+    pub document_id: Option<DocumentId>,
+    /// Version chain id.
+    pub set_id: Option<String>,
+    /// Version number in the chain.
+    pub version: Option<i64>,
+    /// Primary subject.
+    pub subject: Option<SubjectId>,
+    /// Subject's birth date (ISO), from the henkilötunnus or the header.
+    pub subject_birth_date: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// Document type: code.
+    pub doc_type: Option<String>,
+    /// Document type: display name.
+    pub doc_type_name: Option<String>,
+    /// Created (document effectiveTime), ISO 8601.
+    pub created: Option<String>,
+    /// Service event time, ISO 8601.
+    pub service_time: Option<String>,
+    /// Custodian organisation id.
+    pub custodian: Option<String>,
+    /// Run that archived it.
+    pub run_id: RunId,
+    /// Path of the input file relative to the batch root.
+    pub input_path: String,
+    /// When it was archived (RFC 3339, UTC).
+    pub ingested_at: String,
+    /// Retention decision at ingest.
+    pub retention: Retention,
+    /// Warnings found at ingest (errors never reach a pack).
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// The full extracted CDA header, for re-derivation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cda: Option<CdaHeader>,
+}
+
+/// Where a record's frames sit in its pack, and their digests (one pack-table entry).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordLocation {
+    /// The record.
+    pub record_id: RecordId,
+    /// Offset of the metadata skippable frame.
+    pub meta_offset: u64,
+    /// Length of the metadata frame (header included).
+    pub meta_len: u64,
+    /// SHA-256 of the metadata frame bytes.
+    pub meta_sha256: Sha256,
+    /// Offset of the zstd data frame.
+    pub data_offset: u64,
+    /// Length of the zstd data frame.
+    pub data_len: u64,
+    /// SHA-256 of the stored (compressed) data frame: fixity.
+    pub stored_sha256: Sha256,
+    /// Size of the original bytes.
+    pub original_size: u64,
+    /// zstd dictionary id used by the data frame (0 = none).
+    #[serde(default)]
+    pub dict_id: u32,
+}

@@ -1,0 +1,273 @@
+//! Verification (fixity): re-read every pack and check every frame and digest, cross-check the
+//! index against the store, and check the ledger chain and its segments. Problems are
+//! findings with stable `A###` codes naming the records affected; `Err` means the check
+//! itself could not run.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::archive::{Archive, ArchiveError, now};
+use crate::digest::Hasher;
+use crate::ids::RecordId;
+use crate::index::PackRow;
+use crate::ledger::{self, NewEvent};
+use crate::pack::{self, format::FOOTER_LEN};
+use crate::store::{ObjectKey, StoreError};
+
+/// Stable audit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ACode {
+    /// A pack the index names is missing from the store.
+    A001,
+    /// A pack is truncated or its footer is damaged.
+    A002,
+    /// A pack's table is damaged.
+    A003,
+    /// A record's data frame is damaged (stored digest, zstd checksum or original digest).
+    A004,
+    /// A record's metadata frame is damaged.
+    A005,
+    /// The index places a record in a pack that does not hold it there.
+    A006,
+    /// A pack's bytes differ from the digest the index recorded.
+    A007,
+    /// A pack in the store is not in the index (orphan).
+    A008,
+    /// The ledger's hash chain is broken.
+    A009,
+    /// A ledger segment in the store is missing, damaged or disagrees with the index.
+    A010,
+}
+
+impl ACode {
+    /// What the code means.
+    pub fn title(self) -> &'static str {
+        match self {
+            ACode::A001 => "pack missing",
+            ACode::A002 => "pack truncated or footer damaged",
+            ACode::A003 => "pack table damaged",
+            ACode::A004 => "record data damaged",
+            ACode::A005 => "record metadata damaged",
+            ACode::A006 => "index points at a record the pack does not hold",
+            ACode::A007 => "pack digest mismatch",
+            ACode::A008 => "orphan pack",
+            ACode::A009 => "ledger chain broken",
+            ACode::A010 => "ledger segment problem",
+        }
+    }
+}
+
+/// One audit finding.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditFinding {
+    /// Code.
+    pub code: ACode,
+    /// What is wrong.
+    pub message: String,
+    /// Object concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// Records affected.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordId>,
+}
+
+/// The result of `arkisto verify`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VerifyReport {
+    /// Packs checked.
+    pub packs: u64,
+    /// Records checked.
+    pub records: u64,
+    /// Bytes read from the store.
+    pub bytes_read: u64,
+    /// Ledger events checked.
+    pub ledger_events: u64,
+    /// Problems.
+    pub findings: Vec<AuditFinding>,
+}
+
+impl VerifyReport {
+    fn add(&mut self, code: ACode, object: Option<String>, records: Vec<RecordId>, message: impl Into<String>) {
+        self.findings.push(AuditFinding {
+            code,
+            message: message.into(),
+            object,
+            records,
+        });
+    }
+}
+
+/// Verify the whole archive and log a `fixity check` event.
+pub async fn verify(archive: &Archive, actor: &str) -> Result<VerifyReport, ArchiveError> {
+    let mut r = VerifyReport::default();
+    let packs = archive.index.packs().await?;
+    let mut known: HashMap<String, ()> = HashMap::new();
+    for p in &packs {
+        known.insert(p.key.clone(), ());
+        verify_pack(archive, p, &mut r).await?;
+    }
+    for o in archive.store.list("packs/").await? {
+        if !known.contains_key(o.key.as_str()) && !archive.index.pending_packs().await?.iter().any(|p| p.key == o.key.as_str()) {
+            r.add(
+                ACode::A008,
+                Some(o.key.to_string()),
+                vec![],
+                "pack in the store is not in the index (interrupted write, or index out of date: `arkisto index rebuild`)",
+            );
+        }
+    }
+    verify_ledger(archive, &mut r).await?;
+    let failed = !r.findings.is_empty();
+    let event = NewEvent {
+        event_type: ledger::FIXITY_CHECK.into(),
+        actor: actor.into(),
+        purpose: None,
+        object: "archive".into(),
+        outcome: if failed { "failure" } else { "success" }.into(),
+        detail: serde_json::json!({ "packs": r.packs, "records": r.records, "bytes_read": r.bytes_read,
+            "findings": r.findings.iter().map(|f| serde_json::json!({"code": f.code, "object": f.object, "records": f.records})).collect::<Vec<_>>() }),
+    };
+    archive.index.append_events(vec![event], &now()).await?;
+    archive.flush_ledger().await?;
+    Ok(r)
+}
+
+async fn verify_pack(archive: &Archive, p: &PackRow, r: &mut VerifyReport) -> Result<(), ArchiveError> {
+    r.packs += 1;
+    let indexed = archive.index.pack_records(p.pack_id).await?;
+    r.records += indexed.len() as u64;
+    let all: Vec<RecordId> = indexed.iter().map(|l| l.record_id).collect();
+    let key = ObjectKey::new(p.key.clone())?;
+    let Some(info) = archive.store.head(&key).await? else {
+        r.add(ACode::A001, Some(p.key.clone()), all, "pack is missing from the store");
+        return Ok(());
+    };
+    // Whole-object digest, streamed in bounded ranges.
+    let mut h = Hasher::new();
+    let mut off = 0;
+    while off < info.size {
+        let n = (info.size - off).min(8 << 20);
+        match archive.store.get_range(&key, off, n).await {
+            Ok(b) => h.update(&b),
+            Err(StoreError::NotFound(_)) => {
+                r.add(ACode::A001, Some(p.key.clone()), all, "pack vanished while being read");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        off += n;
+    }
+    r.bytes_read += info.size;
+    if info.size != p.size {
+        r.add(
+            ACode::A002,
+            Some(p.key.clone()),
+            all.clone(),
+            format!("pack is {} bytes, the index recorded {}", info.size, p.size),
+        );
+    } else if h.finish() != p.sha256 {
+        r.add(
+            ACode::A007,
+            Some(p.key.clone()),
+            vec![],
+            "pack bytes differ from the digest recorded at ingest (records checked below)",
+        );
+    }
+    let footer = if info.size >= FOOTER_LEN as u64 {
+        let tail = archive
+            .store
+            .get_range(&key, info.size - FOOTER_LEN as u64, FOOTER_LEN as u64)
+            .await?;
+        pack::decode_footer(&tail, info.size).ok()
+    } else {
+        None
+    };
+    let Some(footer) = footer else {
+        if !r
+            .findings
+            .iter()
+            .any(|f| f.code == ACode::A002 && f.object.as_deref() == Some(&p.key))
+        {
+            r.add(
+                ACode::A002,
+                Some(p.key.clone()),
+                all,
+                "pack footer is missing or damaged (truncated?)",
+            );
+        }
+        return Ok(());
+    };
+    let tframe = archive.store.get_range(&key, footer.table_offset, footer.table_len).await?;
+    let table = match pack::decode_table(&tframe, &footer) {
+        Ok(t) => t,
+        Err(e) => {
+            r.add(ACode::A003, Some(p.key.clone()), all, e.to_string());
+            return Ok(());
+        }
+    };
+    let by_id: BTreeMap<RecordId, &crate::record::RecordLocation> = table.records.iter().map(|l| (l.record_id, l)).collect();
+    for l in &indexed {
+        match by_id.get(&l.record_id) {
+            Some(t) if *t == l => {}
+            _ => r.add(
+                ACode::A006,
+                Some(p.key.clone()),
+                vec![l.record_id],
+                "the index places this record in the pack, but the pack table does not hold it there",
+            ),
+        }
+    }
+    for l in &table.records {
+        match archive.store.get_range(&key, l.meta_offset, l.meta_len).await {
+            Ok(m) => {
+                if let Err(e) = pack::decode_meta(&m, l) {
+                    r.add(ACode::A005, Some(p.key.clone()), vec![l.record_id], e.to_string());
+                }
+            }
+            Err(e) => r.add(ACode::A005, Some(p.key.clone()), vec![l.record_id], e.to_string()),
+        }
+        match archive.store.get_range(&key, l.data_offset, l.data_len).await {
+            Ok(d) => {
+                let mut sink = std::io::sink();
+                if let Err(e) = pack::decompress_frame_to(&d, l, &mut sink) {
+                    r.add(ACode::A004, Some(p.key.clone()), vec![l.record_id], e.to_string());
+                }
+            }
+            Err(e) => r.add(ACode::A004, Some(p.key.clone()), vec![l.record_id], e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+async fn verify_ledger(archive: &Archive, r: &mut VerifyReport) -> Result<(), ArchiveError> {
+    let events = archive.index.events().await?;
+    r.ledger_events = events.len() as u64;
+    if let Some((seq, why)) = ledger::check_chain(&events) {
+        r.add(ACode::A009, Some(format!("ledger event {seq}")), vec![], why);
+    }
+    let by_seq: HashMap<i64, &ledger::Event> = events.iter().map(|e| (e.seq, e)).collect();
+    for o in archive.store.list("ledger/").await? {
+        let bytes = crate::store::get_all(&*archive.store, &o.key).await?;
+        match ledger::decode_segment(&bytes) {
+            Ok(seg) => {
+                if let Some(bad) = seg.iter().find(|e| by_seq.get(&e.seq).is_none_or(|i| i.hash != e.hash)) {
+                    r.add(
+                        ACode::A010,
+                        Some(o.key.to_string()),
+                        vec![],
+                        format!("event {} in the segment differs from the index's ledger", bad.seq),
+                    );
+                }
+            }
+            Err(e) => r.add(
+                ACode::A010,
+                Some(o.key.to_string()),
+                vec![],
+                format!("segment does not decode: {e}"),
+            ),
+        }
+    }
+    Ok(())
+}
