@@ -113,6 +113,10 @@ fn declared_encoding(text: &str) -> Option<String> {
 
 /// Parse `text` as one XML document, calling `handler` for each event.
 pub fn parse(text: &str, limits: Limits, handler: &mut impl Handler) -> Result<(), Finding> {
+    // Refuse a DOCTYPE before the tokenizer sees it: its internal subset is never read.
+    if let Some(pos) = doctype_position(text) {
+        return Err(Finding::new(Code::V002, "document has a DOCTYPE; DTDs are refused and never processed").at(line_col(text, pos)));
+    }
     let mut p = Parser {
         text,
         limits,
@@ -121,6 +125,28 @@ pub fn parse(text: &str, limits: Limits, handler: &mut impl Handler) -> Result<(
         root_closed: false,
     };
     p.run(handler)
+}
+
+/// Byte offset of a `<!DOCTYPE` in the prolog (after the declaration, comments, PIs and
+/// whitespace), if there is one.
+fn doctype_position(text: &str) -> Option<usize> {
+    let mut i = 0;
+    let b = text.as_bytes();
+    loop {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        let rest = &text[i..];
+        if rest.starts_with("<!DOCTYPE") {
+            return Some(i);
+        } else if rest.starts_with("<?") {
+            i += rest.find("?>")? + 2;
+        } else if rest.starts_with("<!--") {
+            i += rest.find("-->")? + 3;
+        } else {
+            return None;
+        }
+    }
 }
 
 struct Parser<'t> {

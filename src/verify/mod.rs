@@ -252,7 +252,7 @@ async fn verify_ledger(archive: &Archive, r: &mut VerifyReport) -> Result<(), Ar
         let bytes = crate::store::get_all(&*archive.store, &o.key).await?;
         match ledger::decode_segment(&bytes) {
             Ok(seg) => {
-                if let Some(bad) = seg.iter().find(|e| by_seq.get(&e.seq).is_none_or(|i| i.hash != e.hash)) {
+                if let Some(bad) = seg.iter().find(|e| by_seq.get(&e.seq).is_none_or(|i| *i != *e)) {
                     r.add(
                         ACode::A010,
                         Some(o.key.to_string()),

@@ -1,0 +1,302 @@
+//! The product's promises, tested through the real binary on the embedded default.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn valid_small() -> std::path::PathBuf {
+    root().join("fixtures/batches/valid-small")
+}
+
+#[test]
+fn re_ingest_archives_nothing_twice() {
+    let env = Env::new();
+    let (code, first) = env.ingest(&valid_small());
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(first["counts"]["archived"], 12);
+    let (code, second) = env.ingest(&valid_small());
+    assert_eq!(code, 0);
+    assert_eq!((second["counts"]["archived"].as_u64(), second["counts"]["duplicate"].as_u64()), (Some(0), Some(12)));
+    assert!(second["packs"].as_array().unwrap().is_empty());
+    // Every input file is accounted for.
+    assert_eq!(second["files"].as_array().unwrap().len(), 12);
+}
+
+#[test]
+fn every_fixture_folder_yields_its_finding_and_nothing_else() {
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir(root().join("fixtures/invalid")).unwrap() {
+        let dir = e.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let code = &name[..4];
+        let env = Env::new();
+        let (_, r) = env.ingest(&dir);
+        let all: Vec<String> = outcomes(&r).into_values().flat_map(|(_, c)| c).collect();
+        assert!(all.iter().any(|c| c == code), "{name}: expected {code}, got {all:?}");
+        assert!(all.iter().all(|c| c == code), "{name}: only {code} expected, got {all:?}");
+        let severity = arkisto::validate::findings::Code::ALL.iter().find(|c| c.as_str() == code).unwrap().severity();
+        let quarantined = r["counts"]["quarantined"].as_u64().unwrap();
+        match severity {
+            arkisto::validate::findings::Severity::Error if code != "V005" && code != "V006" && code != "V004" && code != "V007" => {
+                assert!(quarantined > 0, "{name} must quarantine")
+            }
+            _ => {}
+        }
+        seen.push(code.to_string());
+    }
+    seen.sort();
+    let all: Vec<String> = arkisto::validate::findings::Code::ALL.iter().map(|c| c.as_str().to_string()).collect();
+    assert_eq!(seen, all, "one fixture folder per finding code");
+}
+
+#[test]
+fn strict_policies_quarantine_identifier_and_header_problems() {
+    let env = Env::new();
+    for (dir, var) in [("V005-hetu-check-character", "ARKISTO__INGEST__INVALID_HETU"), ("V004-missing-header", "ARKISTO__INGEST__INCOMPLETE_HEADER")] {
+        let p = root().join("fixtures/invalid").join(dir);
+        let o = env.run_env(&["--json", "ingest", p.to_str().unwrap()], &[(var, "quarantine")]);
+        assert_eq!(o.status.code(), Some(3), "{dir}");
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["counts"]["quarantined"], 1, "{dir}");
+    }
+}
+
+#[test]
+fn search_show_and_get_need_a_purpose_and_are_logged() {
+    let env = Env::new();
+    env.ingest(&valid_small());
+    let o = env.run(&["search", "--text", "potilas"]);
+    assert_eq!(o.status.code(), Some(2), "missing --purpose is a usage error");
+    let o = env.run(&["search", "--text", "potilas", "--purpose", "  "]);
+    assert_eq!(o.status.code(), Some(2), "blank purpose is refused");
+
+    let (_, hits) = env.json(&["search", "--text", "päänsärky", "--purpose", "client request 2026/17", "--actor", "kirjaaja"]);
+    let hits = hits.as_array().unwrap().clone();
+    assert!(!hits.is_empty(), "ä survives tokenising");
+    let subject = hits[0]["subject"].as_str().unwrap().to_string();
+    let (_, by_subject) = env.json(&["search", "--subject", &subject, "--purpose", "client request"]);
+    assert!(by_subject.as_array().unwrap().iter().all(|h| h["subject"] == subject.as_str()));
+    let id = hits[0]["record_id"].as_str().unwrap();
+    let (code, shown) = env.json(&["show", &id[..12], "--purpose", "check"]);
+    assert_eq!(code, 0);
+    assert_eq!(shown["meta"]["record_id"], id);
+    let out = env.path("doc.xml");
+    let o = env.run(&["get", id, "-o", out.to_str().unwrap(), "--purpose", "disclosure to client", "--actor", "kirjaaja"]);
+    assert!(o.status.success());
+    assert_eq!(arkisto::digest::Sha256::of(&std::fs::read(&out).unwrap()).to_hex(), id);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let events = rt.block_on(async { env.archive().await.index.events().await.unwrap() });
+    let access: Vec<_> = events.iter().filter(|e| e.event_type == "access" || e.event_type == "dissemination").collect();
+    assert_eq!(access.len(), 4, "two searches, one show, one get");
+    let get = access.iter().find(|e| e.event_type == "dissemination").unwrap();
+    assert_eq!((get.actor.as_str(), get.purpose.as_deref(), get.object.as_str()), ("kirjaaja", Some("disclosure to client"), id));
+    assert!(events.iter().all(|e| !e.detail.to_string().contains("Potilas kertoo")), "no content in the ledger");
+    assert!(arkisto::ledger::check_chain(&events).is_none());
+}
+
+#[test]
+fn set_id_search_returns_the_version_chain_in_order() {
+    let env = Env::new();
+    let batch = env.path("batch");
+    let o = env.run(&["fixtures", "generate", "--records", "120", "--seed", "5", "--out", batch.to_str().unwrap()]);
+    assert!(o.status.success());
+    env.ingest(&batch);
+    // Find a chain with more than one version.
+    let (_, all) = env.json(&["search", "--from", "1900-01-01", "--limit", "1000", "--purpose", "test"]);
+    let chained = all.as_array().unwrap().iter().find(|h| h["version"].as_i64() > Some(1)).expect("generator makes version chains");
+    let set = chained["set_id"].as_str().unwrap();
+    let (_, chain) = env.json(&["search", "--set-id", set, "--purpose", "test"]);
+    let versions: Vec<i64> = chain.as_array().unwrap().iter().map(|h| h["version"].as_i64().unwrap()).collect();
+    assert!(versions.len() >= 2);
+    assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
+    // Date range is inclusive and filters.
+    let created = chained["created"].as_str().unwrap()[..10].to_string();
+    let (_, day) = env.json(&["search", "--from", &created, "--to", &created, "--purpose", "test"]);
+    assert!(day.as_array().unwrap().iter().any(|h| h["record_id"] == chained["record_id"]));
+    assert!(day.as_array().unwrap().iter().all(|h| h["created"].as_str().unwrap().starts_with(&created)));
+}
+
+#[test]
+fn a_pack_decodes_with_plain_zstd_to_the_records_bytes() {
+    let env = Env::new();
+    let (_, r) = env.ingest(&valid_small());
+    let packs = walk_packs(&env);
+    assert!(!packs.is_empty());
+    let mut decoded = Vec::new();
+    for p in &packs {
+        let o = Command::new("zstd").args(["-d", "-c", "-q"]).arg(p).output().expect("zstd(1) must be installed (infra/test.sh installs it)");
+        assert!(o.status.success(), "zstd -d failed: {}", String::from_utf8_lossy(&o.stderr));
+        decoded.extend(o.stdout);
+    }
+    let mut originals = Vec::new();
+    for f in r["files"].as_array().unwrap() {
+        originals.push(std::fs::read(valid_small().join(f["path"].as_str().unwrap())).unwrap());
+    }
+    assert_eq!(decoded.len(), originals.iter().map(Vec::len).sum::<usize>());
+    for o in &originals {
+        assert!(decoded.windows(o.len()).any(|w| w == o.as_slice()), "a record's bytes are missing from zstd -d output");
+    }
+}
+
+fn walk_packs(env: &Env) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let root = env.data().join("store/packs");
+    for y in std::fs::read_dir(root).unwrap() {
+        for p in std::fs::read_dir(y.unwrap().path()).unwrap() {
+            out.push(p.unwrap().path());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn index_rebuild_from_the_store_gives_the_same_answers() {
+    let env = Env::new();
+    env.ingest(&valid_small());
+    env.ingest(&shared().join("cda/kanta-examples"));
+    let queries: Vec<Vec<&str>> = vec![
+        vec!["--text", "päänsärky"],
+        vec!["--text", "lääkemääräyksen"],
+        vec!["--subject", "050775-0251"],
+        vec!["--from", "1900-01-01", "--limit", "500"],
+        vec!["--source", "kanta-examples"],
+    ];
+    let ask = |q: &Vec<&str>| {
+        let mut a = vec!["search"];
+        a.extend(q);
+        a.extend(["--purpose", "rebuild test"]);
+        env.json(&a).1
+    };
+    let before: Vec<_> = queries.iter().map(ask).collect();
+    let (_, runs_before) = env.json(&["runs"]);
+    std::fs::remove_file(env.data().join("index.sqlite")).unwrap();
+    let _ = std::fs::remove_file(env.data().join("index.sqlite-wal"));
+    let _ = std::fs::remove_file(env.data().join("index.sqlite-shm"));
+    let (code, rep) = env.json(&["index", "rebuild"]);
+    assert_eq!(code, 0, "{rep}");
+    assert_eq!(rep["records"], 42);
+    let after: Vec<_> = queries.iter().map(ask).collect();
+    assert_eq!(before, after);
+    let (_, runs_after) = env.json(&["runs"]);
+    assert_eq!(runs_before, runs_after, "runs are replayed from the ledger");
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 0, "{v}");
+}
+
+#[test]
+fn verify_finds_flipped_truncated_and_missing_packs_and_names_the_records() {
+    for damage in ["flip", "truncate", "delete"] {
+        let env = Env::new();
+        env.ingest(&valid_small());
+        let (code, _) = env.json(&["verify"]);
+        assert_eq!(code, 0);
+        let pack = walk_packs(&env).into_iter().next().unwrap();
+        let mut bytes = std::fs::read(&pack).unwrap();
+        let expect = match damage {
+            "flip" => {
+                let mid = bytes.len() / 3;
+                bytes[mid] ^= 0x01;
+                std::fs::write(&pack, &bytes).unwrap();
+                vec!["A007", "A004", "A005"]
+            }
+            "truncate" => {
+                std::fs::write(&pack, &bytes[..bytes.len() - 100]).unwrap();
+                vec!["A002"]
+            }
+            _ => {
+                std::fs::remove_file(&pack).unwrap();
+                vec!["A001"]
+            }
+        };
+        let (code, v) = env.json(&["verify"]);
+        assert_eq!(code, 3, "{damage}: {v}");
+        let codes: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+        assert!(codes.iter().any(|c| expect.contains(c)), "{damage}: {codes:?}");
+        let named: usize = v["findings"].as_array().unwrap().iter().map(|f| f["records"].as_array().map_or(0, |r| r.len())).sum();
+        assert!(named > 0, "{damage}: findings must name the affected records: {v}");
+        if damage == "flip" {
+            // A damaged record is never handed out.
+            let rec = v["findings"].as_array().unwrap().iter().find_map(|f| f["records"].as_array().and_then(|r| r.first()).cloned()).unwrap();
+            let o = env.run(&["get", rec.as_str().unwrap(), "--purpose", "test"]);
+            assert_eq!(o.status.code(), Some(1));
+            assert!(String::from_utf8_lossy(&o.stderr).contains("failed verification"));
+        }
+    }
+}
+
+#[test]
+fn verify_finds_an_index_row_pointing_at_a_record_the_pack_does_not_hold() {
+    let env = Env::new();
+    env.ingest(&valid_small());
+    let db = env.data().join("index.sqlite");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::query("UPDATE records SET data_offset = data_offset + 1 WHERE id = (SELECT min(id) FROM records)").execute(&mut c).await.unwrap();
+    });
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 3);
+    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["code"] == "A006" && f["records"].as_array().unwrap().len() == 1), "{v}");
+}
+
+#[test]
+fn verify_detects_an_edited_ledger() {
+    let env = Env::new();
+    env.ingest(&valid_small());
+    let db = env.data().join("index.sqlite");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::query("UPDATE ledger SET actor = 'mallory' WHERE seq = 1").execute(&mut c).await.unwrap();
+    });
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 3);
+    let codes: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"A009") && codes.contains(&"A010"), "{codes:?}");
+}
+
+#[test]
+fn a_bag_is_ingested_and_a_tampered_bag_is_refused_whole() {
+    let env = Env::new();
+    let bag = env.path("bag");
+    copy_dir(&valid_small(), &bag.join("data"));
+    let mut manifest = String::new();
+    let mut total = 0;
+    let mut names: Vec<_> = std::fs::read_dir(bag.join("data")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    for n in &names {
+        let b = std::fs::read(bag.join("data").join(n)).unwrap();
+        total += b.len();
+        manifest += &format!("{}  data/{n}\n", arkisto::digest::Sha256::of(&b));
+    }
+    std::fs::write(bag.join("bagit.txt"), "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n").unwrap();
+    std::fs::write(bag.join("manifest-sha256.txt"), &manifest).unwrap();
+    std::fs::write(bag.join("bag-info.txt"), format!("Payload-Oxum: {total}.{}\n", names.len())).unwrap();
+    let (code, r) = env.ingest(&bag);
+    assert_eq!((code, r["counts"]["archived"].as_u64()), (0, Some(12)), "{r}");
+    assert!(r["files"][0]["path"].as_str().unwrap().starts_with("data/"));
+
+    let env2 = Env::new();
+    std::fs::write(bag.join("data").join(&names[0]), b"<tampered/>").unwrap();
+    let (code, r) = env2.ingest(&bag);
+    assert_eq!((code, r["status"].as_str()), (1, Some("refused")));
+    assert!(r["refused"].as_str().unwrap().contains(&names[0]), "{r}");
+    let (_, hits) = env2.json(&["search", "--from", "1900-01-01", "--purpose", "t"]);
+    assert!(hits.as_array().unwrap().is_empty(), "nothing from a refused bag is archived");
+}
+
+#[test]
+fn config_errors_exit_2_and_name_the_key() {
+    let env = Env::new();
+    let o = env.run_env(&["config", "show"], &[("ARKISTO__PACK__NO_SUCH_KEY", "1")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no_such_key"));
+    let o = env.run(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests: run the real binary against a temp data dir.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/data`; the tests fail (never skip) without it.
+pub fn shared() -> PathBuf {
+    let p = root().join("../shared/data");
+    assert!(p.join("cda").is_dir(), "../shared/data is missing: the public test documents must be beside the project");
+    p
+}
+
+/// A scratch archive.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    /// Run arkisto with `--data-dir` set, return the output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_arkisto"));
+        c.arg("--data-dir").arg(self.data()).args(args).env("USER", "tester");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("run arkisto")
+    }
+    /// Run and parse stdout as JSON (adds `--json`).
+    pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let o = self.run(&a);
+        let v = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
+        (o.status.code().unwrap_or(-1), v)
+    }
+    pub fn ingest(&self, path: &Path) -> (i32, serde_json::Value) {
+        self.json(&["ingest", path.to_str().expect("utf-8 path")])
+    }
+    /// Open the archive through the library (for assertions on the ledger and index).
+    pub async fn archive(&self) -> arkisto::archive::Archive {
+        let cfg = arkisto::config::Config::load(None, vec![], &arkisto::config::Flags { data_dir: Some(self.data()) }).expect("config");
+        arkisto::archive::Archive::open(cfg).await.expect("open archive")
+    }
+}
+
+/// Outcome of each file in a run report: path → (outcome, codes).
+pub fn outcomes(report: &serde_json::Value) -> std::collections::BTreeMap<String, (String, Vec<String>)> {
+    report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let codes = f["findings"].as_array().map(|a| a.iter().map(|x| x["code"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default();
+            (f["path"].as_str().unwrap_or("").to_string(), (f["outcome"].as_str().unwrap_or("").to_string(), codes))
+        })
+        .collect()
+}
+
+/// Copy a directory tree (files only).
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &dst.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, dst.join(e.file_name())).unwrap();
+        }
+    }
+}
