@@ -1,0 +1,84 @@
+//! Crash safety: `kill -9` of `arkisto ingest` at random moments, then a re-run, many times.
+//! Every document must end archived exactly once, `verify` clean, nothing half-written.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn spawn_and_kill(env: &Env, batch: &std::path::Path, delay: Duration) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arkisto"))
+        .arg("--data-dir")
+        .arg(env.data())
+        .args(["ingest", batch.to_str().unwrap()])
+        .env("ARKISTO__PACK__TARGET_SIZE_MIB", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let interrupted = child.try_wait().unwrap().is_none();
+    child.kill().ok(); // SIGKILL
+    child.wait().unwrap();
+    interrupted
+}
+
+#[test]
+fn kill_9_during_ingest_then_rerun_archives_everything_exactly_once() {
+    const ROUNDS: usize = 12;
+    const PER_BATCH: u64 = 150;
+    let env = Env::new();
+    let batches: Vec<_> = (0..ROUNDS)
+        .map(|i| {
+            let b = env.path(&format!("batch-{i}"));
+            let o = env.run(&["fixtures", "generate", "--records", &PER_BATCH.to_string(), "--seed", &(100 + i).to_string(), "--out", b.to_str().unwrap()]);
+            assert!(o.status.success());
+            b
+        })
+        .collect();
+
+    // Time one full run in a scratch archive, to spread the kills over a run's length.
+    let probe = Env::new();
+    let t = Instant::now();
+    assert!(probe.run_env(&["ingest", batches[0].to_str().unwrap()], &[("ARKISTO__PACK__TARGET_SIZE_MIB", "1")]).status.success());
+    let full = t.elapsed();
+
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut rng = arkisto::fixtures::Rng::new(seed);
+    let mut interrupted = 0;
+    for i in 0..ROUNDS {
+        // Kill a run over fresh documents, then kill a re-run of the previous batch.
+        let d = Duration::from_secs_f64(full.as_secs_f64() * (0.05 + 0.9 * rng.unit()));
+        interrupted += spawn_and_kill(&env, &batches[i], d) as usize;
+        if i > 0 {
+            let d = Duration::from_secs_f64(full.as_secs_f64() * 0.5 * rng.unit());
+            spawn_and_kill(&env, &batches[i - 1], d);
+        }
+    }
+    eprintln!("seed {seed}: {interrupted} of {ROUNDS} kills interrupted a run over fresh documents");
+    assert!(interrupted >= 10, "at least 10 kills must interrupt a run (seed {seed})");
+
+    for b in &batches {
+        let (code, r) = env.json(&["ingest", b.to_str().unwrap()]);
+        assert_eq!(code, 0, "{r}");
+        let c = &r["counts"];
+        assert_eq!(c["archived"].as_u64().unwrap() + c["duplicate"].as_u64().unwrap(), PER_BATCH, "{c}");
+    }
+    let total = PER_BATCH * ROUNDS as u64;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = env.archive().await;
+        assert_eq!(a.index.record_count().await.unwrap(), total, "each document exactly once");
+        assert!(a.index.pending_packs().await.unwrap().is_empty(), "nothing half-written");
+        let indexed: u64 = a.index.packs().await.unwrap().iter().map(|p| p.record_count).sum();
+        assert_eq!(indexed, total);
+    });
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 0, "verify must be clean after crashes (seed {seed}): {v}");
+    for b in &batches {
+        let (_, again) = env.json(&["ingest", b.to_str().unwrap()]);
+        assert_eq!(again["counts"]["duplicate"], PER_BATCH, "a re-run finds nothing to do");
+    }
+}
