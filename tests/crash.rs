@@ -33,7 +33,16 @@ fn kill_9_during_ingest_then_rerun_archives_everything_exactly_once() {
     let batches: Vec<_> = (0..ROUNDS)
         .map(|i| {
             let b = env.path(&format!("batch-{i}"));
-            let o = env.run(&["fixtures", "generate", "--records", &PER_BATCH.to_string(), "--seed", &(100 + i).to_string(), "--out", b.to_str().unwrap()]);
+            let o = env.run(&[
+                "fixtures",
+                "generate",
+                "--records",
+                &PER_BATCH.to_string(),
+                "--seed",
+                &(100 + i).to_string(),
+                "--out",
+                b.to_str().unwrap(),
+            ]);
             assert!(o.status.success());
             b
         })
@@ -42,10 +51,21 @@ fn kill_9_during_ingest_then_rerun_archives_everything_exactly_once() {
     // Time one full run in a scratch archive, to spread the kills over a run's length.
     let probe = Env::new();
     let t = Instant::now();
-    assert!(probe.run_env(&["ingest", batches[0].to_str().unwrap()], &[("ARKISTO__PACK__TARGET_SIZE_MIB", "1")]).status.success());
+    assert!(
+        probe
+            .run_env(
+                &["ingest", batches[0].to_str().unwrap()],
+                &[("ARKISTO__PACK__TARGET_SIZE_MIB", "1")]
+            )
+            .status
+            .success()
+    );
     let full = t.elapsed();
 
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let mut rng = arkisto::fixtures::Rng::new(seed);
     let mut interrupted = 0;
     for i in 0..ROUNDS {

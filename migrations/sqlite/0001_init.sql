@@ -49,7 +49,8 @@ CREATE INDEX records_pack ON records(pack_id);
 CREATE INDEX records_run ON records(run_id);
 
 -- Free text over title and narrative. remove_diacritics 0 keeps ä, ö and å distinct letters.
-CREATE VIRTUAL TABLE records_fts USING fts5(title, body, tokenize = "unicode61 remove_diacritics 0");
+-- Contentless: the text itself is in the packs; the index keeps only the tokens (rowid = records.id).
+CREATE VIRTUAL TABLE records_fts USING fts5(title, body, content = '', contentless_delete = 1, tokenize = "unicode61 remove_diacritics 0");
 
 CREATE TABLE runs (
     run_id       TEXT PRIMARY KEY,

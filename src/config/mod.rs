@@ -129,7 +129,7 @@ impl Default for PackConfig {
         Self {
             target_size_mib: 32,
             compression_level: 3,
-            max_open_packs: 8,
+            max_open_packs: 128,
         }
     }
 }

@@ -133,6 +133,15 @@ pub struct Hit {
     pub source: String,
 }
 
+/// What the ingest path needs to know about a new record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lookup {
+    /// The record (same bytes) is already archived.
+    pub exists: bool,
+    /// Other records archived under the same document id (with different bytes).
+    pub same_document: Vec<RecordId>,
+}
+
 /// A pack that was being written when a run stopped.
 #[derive(Clone, Debug)]
 pub struct PendingPack {
@@ -193,6 +202,11 @@ pub trait Index: Send + Sync {
 
     /// Is this record archived?
     async fn has_record(&self, id: &RecordId) -> Result<bool, IndexError>;
+    /// One lookup for the ingest path: is `id` archived, and which other records carry
+    /// `document_id`?
+    async fn lookup(&self, id: &RecordId, document_id: Option<&str>) -> Result<Lookup, IndexError>;
+    /// [`Index::lookup`] for many records in one round trip; answers in the same order.
+    async fn lookup_many(&self, keys: &[(RecordId, Option<String>)]) -> Result<Vec<Lookup>, IndexError>;
     /// The records archived under a document id (several when a source reused an id).
     async fn records_for_document(&self, document_id: &str) -> Result<Vec<RecordId>, IndexError>;
     /// Resolve a user-given id (record digest, unique digest prefix of 8+, or document id).

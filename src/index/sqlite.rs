@@ -276,55 +276,68 @@ impl Index for SqliteIndex {
         .bind(pack.run_id.map(|r| r.to_string()))
         .execute(&mut *tx)
         .await?;
-        for r in records {
-            let m = &r.meta;
-            let l = &r.location;
-            let meta_json = serde_json::to_string(m).map_err(|e| corrupt("meta", e))?;
-            let res = sqlx::query(
-                "INSERT INTO records (record_id, document_id, set_id, version, subject_root, subject_value, title, doc_type, created, service_time,
-                 custodian, source, run_id, pack_id, meta_offset, meta_len, data_offset, data_len, stored_sha256, meta_sha256, original_size, dict_id,
-                 disposal, lock_horizon, retention_rule, meta_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            )
-            .bind(m.record_id.to_string())
-            .bind(m.document_id.as_ref().map(|d| d.0.clone()))
-            .bind(&m.set_id)
-            .bind(m.version)
-            .bind(m.subject.as_ref().map(|s| s.root.clone()))
-            .bind(m.subject.as_ref().map(|s| s.value.clone()))
-            .bind(&m.title)
-            .bind(&m.doc_type)
-            .bind(&m.created)
-            .bind(&m.service_time)
-            .bind(&m.custodian)
-            .bind(&m.source)
-            .bind(m.run_id.to_string())
-            .bind(pack.pack_id.to_string())
-            .bind(l.meta_offset as i64)
-            .bind(l.meta_len as i64)
-            .bind(l.data_offset as i64)
-            .bind(l.data_len as i64)
-            .bind(l.stored_sha256.to_hex())
-            .bind(l.meta_sha256.to_hex())
-            .bind(l.original_size as i64)
-            .bind(l.dict_id as i64)
-            .bind(m.retention.disposal_text())
-            .bind(&m.retention.lock_horizon)
-            .bind(&m.retention.rule_id)
-            .bind(meta_json)
-            .execute(&mut *tx)
-            .await;
-            let res = match res {
+        // Multi-row inserts with ids assigned here (one round trip per chunk, not per row).
+        let mut next_id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM records")
+            .fetch_one(&mut *tx)
+            .await?;
+        for chunk in records.chunks(64) {
+            let first_id = next_id;
+            let mut metas = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                metas.push(serde_json::to_string(&r.meta).map_err(|e| corrupt("meta", e))?);
+            }
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO records (id, record_id, document_id, set_id, version, subject_root, subject_value, title, doc_type, created, service_time, \
+                 custodian, source, run_id, pack_id, meta_offset, meta_len, data_offset, data_len, stored_sha256, meta_sha256, original_size, dict_id, \
+                 disposal, lock_horizon, retention_rule, meta_json) ",
+            );
+            qb.push_values(chunk.iter().zip(metas), |mut b, (r, meta_json)| {
+                let (m, l) = (&r.meta, &r.location);
+                b.push_bind(next_id)
+                    .push_bind(m.record_id.to_string())
+                    .push_bind(m.document_id.as_ref().map(|d| d.0.clone()))
+                    .push_bind(m.set_id.clone())
+                    .push_bind(m.version)
+                    .push_bind(m.subject.as_ref().map(|s| s.root.clone()))
+                    .push_bind(m.subject.as_ref().map(|s| s.value.clone()))
+                    .push_bind(m.title.clone())
+                    .push_bind(m.doc_type.clone())
+                    .push_bind(m.created.clone())
+                    .push_bind(m.service_time.clone())
+                    .push_bind(m.custodian.clone())
+                    .push_bind(m.source.clone())
+                    .push_bind(m.run_id.to_string())
+                    .push_bind(pack.pack_id.to_string())
+                    .push_bind(l.meta_offset as i64)
+                    .push_bind(l.meta_len as i64)
+                    .push_bind(l.data_offset as i64)
+                    .push_bind(l.data_len as i64)
+                    .push_bind(l.stored_sha256.to_hex())
+                    .push_bind(l.meta_sha256.to_hex())
+                    .push_bind(l.original_size as i64)
+                    .push_bind(l.dict_id as i64)
+                    .push_bind(m.retention.disposal_text())
+                    .push_bind(m.retention.lock_horizon.clone())
+                    .push_bind(m.retention.rule_id.clone())
+                    .push_bind(meta_json);
+                next_id += 1;
+            });
+            match qb.build().execute(&mut *tx).await {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    return Err(IndexError::Conflict(format!("record {} is already indexed", m.record_id)));
+                    return Err(IndexError::Conflict(format!(
+                        "a record of pack {} is already indexed",
+                        pack.pack_id
+                    )));
                 }
                 other => other?,
             };
-            sqlx::query("INSERT INTO records_fts (rowid, title, body) VALUES (?, ?, ?)")
-                .bind(res.last_insert_rowid())
-                .bind(m.title.clone().unwrap_or_default())
-                .bind(&r.narrative)
-                .execute(&mut *tx)
-                .await?;
+            let mut fts = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO records_fts (rowid, title, body) ");
+            fts.push_values(chunk.iter().enumerate(), |mut b, (i, r)| {
+                b.push_bind(first_id + i as i64)
+                    .push_bind(r.meta.title.clone().unwrap_or_default())
+                    .push_bind(r.narrative.as_str());
+            });
+            fts.build().execute(&mut *tx).await?;
         }
         Self::append_in(&mut tx, events, now).await?;
         tx.commit().await?;
@@ -337,6 +350,60 @@ impl Index for SqliteIndex {
             .fetch_optional(&self.pool)
             .await?;
         Ok(r.is_some())
+    }
+
+    async fn lookup(&self, id: &RecordId, document_id: Option<&str>) -> Result<Lookup, IndexError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT record_id FROM records WHERE record_id = ?1 OR (?2 IS NOT NULL AND document_id = ?2)")
+                .bind(id.to_string())
+                .bind(document_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut l = Lookup::default();
+        for r in rows {
+            let rid = RecordId(parse("records.record_id", &r)?);
+            if rid == *id {
+                l.exists = true;
+            } else {
+                l.same_document.push(rid);
+            }
+        }
+        Ok(l)
+    }
+
+    async fn lookup_many(&self, keys: &[(RecordId, Option<String>)]) -> Result<Vec<Lookup>, IndexError> {
+        let mut out = vec![Lookup::default(); keys.len()];
+        for chunk_start in (0..keys.len()).step_by(200) {
+            let chunk = &keys[chunk_start..(chunk_start + 200).min(keys.len())];
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new("SELECT record_id, document_id FROM records WHERE record_id IN (");
+            let mut sep = qb.separated(", ");
+            for (id, _) in chunk {
+                sep.push_bind(id.to_string());
+            }
+            qb.push(")");
+            let docs: Vec<&String> = chunk.iter().filter_map(|(_, d)| d.as_ref()).collect();
+            if !docs.is_empty() {
+                qb.push(" OR document_id IN (");
+                let mut sep = qb.separated(", ");
+                for d in docs {
+                    sep.push_bind(d.clone());
+                }
+                qb.push(")");
+            }
+            let rows: Vec<(String, Option<String>)> = qb.build_query_as().fetch_all(&self.pool).await?;
+            for (rid, doc) in rows {
+                let rid = RecordId(parse("records.record_id", &rid)?);
+                for (i, (id, d)) in chunk.iter().enumerate() {
+                    let l = &mut out[chunk_start + i];
+                    if *id == rid {
+                        l.exists = true;
+                    } else if d.is_some() && *d == doc && !l.same_document.contains(&rid) {
+                        l.same_document.push(rid);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn records_for_document(&self, document_id: &str) -> Result<Vec<RecordId>, IndexError> {

@@ -7,8 +7,11 @@
 
 pub mod bagit;
 pub mod batch;
+mod commit;
 mod pipeline;
 mod report;
+mod stage;
+mod worker;
 
 pub use pipeline::{IngestError, IngestOptions, run};
 pub use report::{Counts, FileOutcome, FileReport, RunReport};

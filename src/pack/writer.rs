@@ -39,12 +39,25 @@ pub fn compress(v: ValidatedRecord, level: i32) -> io::Result<CompressedRecord> 
 
 /// Compress original bytes into one zstd frame with content size and checksum.
 pub fn compress_record(bytes: &[u8], level: i32) -> io::Result<(Vec<u8>, Sha256)> {
-    let mut c = zstd::bulk::Compressor::new(level)?;
-    c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
-    c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))?;
-    let frame = c.compress(bytes)?;
-    let d = Sha256::of(&frame);
-    Ok((frame, d))
+    thread_local! {
+        // One compression context per thread and level: creating one per record is costly.
+        static CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
+    }
+    CCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            let mut c = zstd::bulk::Compressor::new(level)?;
+            c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+            c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))?;
+            *slot = Some((level, c));
+        }
+        let Some((_, c)) = slot.as_mut() else {
+            return Err(io::Error::other("no compressor"));
+        };
+        let frame = c.compress(bytes)?;
+        let d = Sha256::of(&frame);
+        Ok((frame, d))
+    })
 }
 
 /// A pack being written.
@@ -79,7 +92,7 @@ impl PackWriter {
         Ok(Self {
             id,
             path,
-            out: HashingWriter::new(BufWriter::with_capacity(1 << 20, f)),
+            out: HashingWriter::new(BufWriter::with_capacity(64 << 10, f)),
             records: Vec::new(),
             created,
         })

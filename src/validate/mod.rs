@@ -68,6 +68,12 @@ impl ValidatedRecord {
     pub fn narrative(&self) -> &str {
         &self.narrative
     }
+    /// Attach a warning found after validation (e.g. a V008 document-id conflict seen in the
+    /// index). Always kept as a warning: it never turns a valid record into a quarantined one.
+    pub fn flag(&mut self, f: Finding) {
+        self.meta.findings.push(f.with_severity(Severity::Warning));
+    }
+
     /// Take the parts.
     pub fn into_parts(self) -> (RecordMeta, Vec<u8>, String) {
         (self.meta, self.bytes, self.narrative)

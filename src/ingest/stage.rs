@@ -1,0 +1,248 @@
+//! The pack stage: takes workers' results one at a time, catches duplicates within the
+//! batch, groups records by retention key into packs, hands finished packs to the committer,
+//! and keeps quarantined inputs with their findings.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::commit::{Committed, Committer, Job, Pending};
+use super::pipeline::IngestError;
+use super::report::{Counts, FileOutcome, FileReport};
+use super::worker::Work;
+use crate::archive::{Archive, now};
+use crate::ids::{PackId, RecordId};
+use crate::pack::{CompressedRecord, PackWriter};
+use crate::validate::findings::{Code, Finding};
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> IngestError {
+    let what = what.into();
+    move |source| IngestError::Io { what, source }
+}
+
+/// A pack being filled, with a spool file holding its records' index data (so that memory
+/// stays flat however large the pack grows).
+struct OpenPack {
+    writer: PackWriter,
+    pending: Vec<Pending>,
+    spool: BufWriter<File>,
+    spool_path: PathBuf,
+    spool_len: u64,
+}
+
+/// The sequential stage between workers and committer.
+pub struct PackStage {
+    committer: Committer,
+    open: HashMap<String, OpenPack>,
+    seen: HashSet<RecordId>,
+    seen_docs: HashMap<String, (RecordId, String)>,
+    files: Vec<FileReport>,
+    counts: Counts,
+    target: u64,
+    max_open: usize,
+    tmp: PathBuf,
+    quarantine: PathBuf,
+}
+
+impl PackStage {
+    /// A stage for one run, with its committer.
+    pub fn new(archive: &Archive, committer: Committer, run_id: crate::ids::RunId) -> Result<Self, IngestError> {
+        let tmp = archive.config.tmp_dir();
+        fs::create_dir_all(&tmp).map_err(io(format!("create {}", tmp.display())))?;
+        Ok(Self {
+            committer,
+            open: HashMap::new(),
+            seen: HashSet::new(),
+            seen_docs: HashMap::new(),
+            files: Vec::new(),
+            counts: Counts::default(),
+            target: archive.config.pack.target_size_mib << 20,
+            max_open: archive.config.pack.max_open_packs,
+            tmp,
+            quarantine: archive.config.quarantine_dir().join(run_id.to_string()),
+        })
+    }
+
+    /// Records appended but not yet committed.
+    pub fn pending_count(&self) -> u64 {
+        self.open.values().map(|p| p.pending.len() as u64).sum()
+    }
+
+    /// Quarantined so far.
+    pub fn quarantined(&self) -> u64 {
+        self.counts.quarantined
+    }
+
+    /// Take one worker result.
+    pub fn accept(&mut self, w: Work) -> Result<(), IngestError> {
+        match w {
+            Work::Fatal(e) => Err(e),
+            Work::Duplicate { path, id } => {
+                self.duplicate(path, id);
+                Ok(())
+            }
+            Work::Quarantine { path, abs, id, findings } => self.quarantine(path, abs.as_deref(), id, findings),
+            Work::Ready { path, rec } => self.add(path, *rec),
+        }
+    }
+
+    /// Close every pack, wait for the committer, and return the run's files, counts and packs.
+    pub fn finish(mut self) -> Result<(Vec<FileReport>, Counts, Vec<PackId>), IngestError> {
+        let mut keys: Vec<String> = self.open.keys().cloned().collect();
+        keys.sort();
+        let mut r = Ok(());
+        for k in keys {
+            if r.is_ok() {
+                r = self.flush(&k);
+            }
+        }
+        let committed = self.committer.finish();
+        r?;
+        let Committed {
+            files,
+            packs,
+            bytes_archived,
+            bytes_stored,
+        } = committed?;
+        self.counts.archived = files.len() as u64;
+        self.counts.bytes_archived = bytes_archived;
+        self.counts.bytes_stored = bytes_stored;
+        let mut all = self.files;
+        all.extend(files);
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        self.counts.files = all.len() as u64;
+        Ok((all, self.counts, packs))
+    }
+
+    fn duplicate(&mut self, path: String, id: RecordId) {
+        self.counts.duplicate += 1;
+        self.files.push(FileReport {
+            path,
+            outcome: FileOutcome::Duplicate,
+            record_id: Some(id),
+            findings: vec![],
+        });
+    }
+
+    fn quarantine(&mut self, path: String, abs: Option<&Path>, id: Option<RecordId>, findings: Vec<Finding>) -> Result<(), IngestError> {
+        let files_dir = self.quarantine.join("files");
+        let find_dir = self.quarantine.join("findings");
+        let json =
+            serde_json::to_vec_pretty(&serde_json::json!({ "path": path, "record_id": id, "findings": findings })).unwrap_or_default();
+        let fpath = find_dir.join(format!("{path}.json"));
+        fs::create_dir_all(fpath.parent().unwrap_or(&find_dir)).map_err(io("create quarantine folder"))?;
+        fs::write(&fpath, json).map_err(io(format!("write {}", fpath.display())))?;
+        if let Some(src) = abs {
+            let dst = files_dir.join(&path);
+            fs::create_dir_all(dst.parent().unwrap_or(&files_dir)).map_err(io("create quarantine folder"))?;
+            fs::copy(src, &dst).map_err(io(format!("copy {path} to quarantine")))?;
+        }
+        self.counts.quarantined += 1;
+        self.files.push(FileReport {
+            path,
+            outcome: FileOutcome::Quarantined,
+            record_id: id,
+            findings,
+        });
+        Ok(())
+    }
+
+    fn add(&mut self, path: String, mut rec: CompressedRecord) -> Result<(), IngestError> {
+        let id = rec.meta.record_id;
+        if !self.seen.insert(id) {
+            self.duplicate(path, id);
+            return Ok(());
+        }
+        if let Some(doc) = rec.meta.document_id.as_ref().map(|d| d.0.clone()) {
+            // The same document id with other bytes in this batch: keep both, flag the
+            // newcomer (V008). Conflicts with earlier runs were flagged by the worker.
+            if let Some((other, other_path)) = self.seen_docs.get(&doc)
+                && *other != id
+            {
+                let msg = format!("document id {doc} is also in this batch ({other_path}) with different bytes; both are archived");
+                rec.meta.findings.push(Finding::new(Code::V008, msg));
+            }
+            self.seen_docs.entry(doc).or_insert((id, path.clone()));
+        }
+        let group = rec.meta.retention.group_key();
+        if !self.open.contains_key(&group) && self.open.len() >= self.max_open {
+            let fullest = self.open.iter().max_by_key(|(_, p)| p.writer.size()).map(|(k, _)| k.clone());
+            if let Some(k) = fullest {
+                self.flush(&k)?;
+            }
+        }
+        if !self.open.contains_key(&group) {
+            let p = self.open_pack()?;
+            self.open.insert(group.clone(), p);
+        }
+        let Some(op) = self.open.get_mut(&group) else { return Ok(()) };
+        let loc = op.writer.append(&rec).map_err(io("write pack"))?;
+        let meta_json = serde_json::to_vec(&rec.meta).map_err(|e| IngestError::Io {
+            what: "encode metadata".into(),
+            source: std::io::Error::other(e),
+        })?;
+        op.spool.write_all(&meta_json).map_err(io("write spool"))?;
+        op.spool.write_all(rec.narrative.as_bytes()).map_err(io("write spool"))?;
+        op.pending.push(Pending {
+            path,
+            loc,
+            spool_offset: op.spool_len,
+            meta_len: meta_json.len() as u64,
+            narrative_len: rec.narrative.len() as u64,
+            warnings: rec.meta.findings.clone(),
+        });
+        op.spool_len += (meta_json.len() + rec.narrative.len()) as u64;
+        if op.writer.size() >= self.target {
+            self.flush(&group)?;
+        }
+        Ok(())
+    }
+
+    fn open_pack(&self) -> Result<OpenPack, IngestError> {
+        let id = PackId::generate();
+        let writer = PackWriter::create(&self.tmp, id, now()).map_err(io("create pack temp file"))?;
+        let spool_path = self.tmp.join(format!("{id}.spool"));
+        let spool = BufWriter::new(File::create(&spool_path).map_err(io("create spool"))?);
+        Ok(OpenPack {
+            writer,
+            pending: Vec::new(),
+            spool,
+            spool_path,
+            spool_len: 0,
+        })
+    }
+
+    /// Close a pack (fsync) and queue it for storing and indexing.
+    fn flush(&mut self, group: &str) -> Result<(), IngestError> {
+        let Some(op) = self.open.remove(group) else { return Ok(()) };
+        if op.writer.is_empty() {
+            op.writer.abandon();
+            let _ = fs::remove_file(&op.spool_path);
+            return Ok(());
+        }
+        let OpenPack {
+            writer,
+            pending,
+            spool,
+            spool_path,
+            ..
+        } = op;
+        drop(spool.into_inner().map_err(|e| e.into_error()).map_err(io("flush spool"))?);
+        let pack = writer.finish().map_err(io("finish pack"))?;
+        if let Err(job) = self.committer.send(Job {
+            pack,
+            pending,
+            spool: spool_path,
+        }) {
+            let _ = fs::remove_file(&job.pack.path);
+            let _ = fs::remove_file(&job.spool);
+            // The committer stopped on an error; `finish` reports it.
+            return Err(IngestError::Io {
+                what: "pack committer stopped".into(),
+                source: std::io::Error::other("see the error that follows"),
+            });
+        }
+        Ok(())
+    }
+}
