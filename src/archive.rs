@@ -47,10 +47,8 @@ pub fn now() -> String {
 impl Archive {
     /// Open the store and index that `config` names, creating them if needed.
     pub async fn open(config: Config) -> Result<Self, ArchiveError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| ArchiveError::Io {
-            what: format!("create {}", config.data_dir.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| ArchiveError::Io { what: format!("create {}", config.data_dir.display()), source })?;
         let store = Arc::new(LocalStore::open(config.store_dir())?);
         let index = Arc::new(SqliteIndex::open(&config.index_path()).await?);
         Ok(Self { config, store, index })
@@ -82,10 +80,7 @@ impl Archive {
         };
         let (first, last) = (first.seq, last.seq);
         let key = ObjectKey::new(ledger::segment_key(first, last))?;
-        let bytes = ledger::encode_segment(&events).map_err(|source| ArchiveError::Io {
-            what: "encode ledger segment".into(),
-            source,
-        })?;
+        let bytes = ledger::encode_segment(&events).map_err(|source| ArchiveError::Io { what: "encode ledger segment".into(), source })?;
         match self.store.put_bytes(&key, bytes).await {
             Ok(()) | Err(StoreError::Exists(_)) => {}
             Err(e) => return Err(e.into()),

@@ -94,11 +94,7 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     /// Wrap `inner`.
     pub fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Hasher::new(),
-            written: 0,
-        }
+        Self { inner, hasher: Hasher::new(), written: 0 }
     }
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
@@ -136,11 +132,7 @@ pub struct HashingReader<R> {
 impl<R: Read> HashingReader<R> {
     /// Wrap `inner`.
     pub fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Hasher::new(),
-            read: 0,
-        }
+        Self { inner, hasher: Hasher::new(), read: 0 }
     }
     /// The digest and byte count of everything read.
     pub fn finish(self) -> (Sha256, u64) {

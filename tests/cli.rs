@@ -18,10 +18,7 @@ fn re_ingest_archives_nothing_twice() {
     assert_eq!(first["counts"]["archived"], 12);
     let (code, second) = env.ingest(&valid_small());
     assert_eq!(code, 0);
-    assert_eq!(
-        (second["counts"]["archived"].as_u64(), second["counts"]["duplicate"].as_u64()),
-        (Some(0), Some(12))
-    );
+    assert_eq!((second["counts"]["archived"].as_u64(), second["counts"]["duplicate"].as_u64()), (Some(0), Some(12)));
     assert!(second["packs"].as_array().unwrap().is_empty());
     // Every input file is accounted for.
     assert_eq!(second["files"].as_array().unwrap().len(), 12);
@@ -39,11 +36,7 @@ fn every_fixture_folder_yields_its_finding_and_nothing_else() {
         let all: Vec<String> = outcomes(&r).into_values().flat_map(|(_, c)| c).collect();
         assert!(all.iter().any(|c| c == code), "{name}: expected {code}, got {all:?}");
         assert!(all.iter().all(|c| c == code), "{name}: only {code} expected, got {all:?}");
-        let severity = arkisto::validate::findings::Code::ALL
-            .iter()
-            .find(|c| c.as_str() == code)
-            .unwrap()
-            .severity();
+        let severity = arkisto::validate::findings::Code::ALL.iter().find(|c| c.as_str() == code).unwrap().severity();
         let quarantined = r["counts"]["quarantined"].as_u64().unwrap();
         match severity {
             arkisto::validate::findings::Severity::Error if code != "V005" && code != "V006" && code != "V004" && code != "V007" => {
@@ -54,20 +47,16 @@ fn every_fixture_folder_yields_its_finding_and_nothing_else() {
         seen.push(code.to_string());
     }
     seen.sort();
-    let all: Vec<String> = arkisto::validate::findings::Code::ALL
-        .iter()
-        .map(|c| c.as_str().to_string())
-        .collect();
+    let all: Vec<String> = arkisto::validate::findings::Code::ALL.iter().map(|c| c.as_str().to_string()).collect();
     assert_eq!(seen, all, "one fixture folder per finding code");
 }
 
 #[test]
 fn strict_policies_quarantine_identifier_and_header_problems() {
     let env = Env::new();
-    for (dir, var) in [
-        ("V005-hetu-check-character", "ARKISTO__INGEST__INVALID_HETU"),
-        ("V004-missing-header", "ARKISTO__INGEST__INCOMPLETE_HEADER"),
-    ] {
+    for (dir, var) in
+        [("V005-hetu-check-character", "ARKISTO__INGEST__INVALID_HETU"), ("V004-missing-header", "ARKISTO__INGEST__INCOMPLETE_HEADER")]
+    {
         let p = root().join("fixtures/invalid").join(dir);
         let o = env.run_env(&["--json", "ingest", p.to_str().unwrap()], &[(var, "quarantine")]);
         assert_eq!(o.status.code(), Some(3), "{dir}");
@@ -85,15 +74,7 @@ fn search_show_and_get_need_a_purpose_and_are_logged() {
     let o = env.run(&["search", "--text", "potilas", "--purpose", "  "]);
     assert_eq!(o.status.code(), Some(2), "blank purpose is refused");
 
-    let (_, hits) = env.json(&[
-        "search",
-        "--text",
-        "päänsärky",
-        "--purpose",
-        "client request 2026/17",
-        "--actor",
-        "kirjaaja",
-    ]);
+    let (_, hits) = env.json(&["search", "--text", "päänsärky", "--purpose", "client request 2026/17", "--actor", "kirjaaja"]);
     let hits = hits.as_array().unwrap().clone();
     assert!(!hits.is_empty(), "ä survives tokenising");
     let subject = hits[0]["subject"].as_str().unwrap().to_string();
@@ -104,35 +85,17 @@ fn search_show_and_get_need_a_purpose_and_are_logged() {
     assert_eq!(code, 0);
     assert_eq!(shown["meta"]["record_id"], id);
     let out = env.path("doc.xml");
-    let o = env.run(&[
-        "get",
-        id,
-        "-o",
-        out.to_str().unwrap(),
-        "--purpose",
-        "disclosure to client",
-        "--actor",
-        "kirjaaja",
-    ]);
+    let o = env.run(&["get", id, "-o", out.to_str().unwrap(), "--purpose", "disclosure to client", "--actor", "kirjaaja"]);
     assert!(o.status.success());
     assert_eq!(arkisto::digest::Sha256::of(&std::fs::read(&out).unwrap()).to_hex(), id);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let events = rt.block_on(async { env.archive().await.index.events().await.unwrap() });
-    let access: Vec<_> = events
-        .iter()
-        .filter(|e| e.event_type == "access" || e.event_type == "dissemination")
-        .collect();
+    let access: Vec<_> = events.iter().filter(|e| e.event_type == "access" || e.event_type == "dissemination").collect();
     assert_eq!(access.len(), 4, "two searches, one show, one get");
     let get = access.iter().find(|e| e.event_type == "dissemination").unwrap();
-    assert_eq!(
-        (get.actor.as_str(), get.purpose.as_deref(), get.object.as_str()),
-        ("kirjaaja", Some("disclosure to client"), id)
-    );
-    assert!(
-        events.iter().all(|e| !e.detail.to_string().contains("Potilas kertoo")),
-        "no content in the ledger"
-    );
+    assert_eq!((get.actor.as_str(), get.purpose.as_deref(), get.object.as_str()), ("kirjaaja", Some("disclosure to client"), id));
+    assert!(events.iter().all(|e| !e.detail.to_string().contains("Potilas kertoo")), "no content in the ledger");
     assert!(arkisto::ledger::check_chain(&events).is_none());
 }
 
@@ -140,26 +103,12 @@ fn search_show_and_get_need_a_purpose_and_are_logged() {
 fn set_id_search_returns_the_version_chain_in_order() {
     let env = Env::new();
     let batch = env.path("batch");
-    let o = env.run(&[
-        "fixtures",
-        "generate",
-        "--records",
-        "120",
-        "--seed",
-        "5",
-        "--out",
-        batch.to_str().unwrap(),
-    ]);
+    let o = env.run(&["fixtures", "generate", "--records", "120", "--seed", "5", "--out", batch.to_str().unwrap()]);
     assert!(o.status.success());
     env.ingest(&batch);
     // Find a chain with more than one version.
     let (_, all) = env.json(&["search", "--from", "1900-01-01", "--limit", "1000", "--purpose", "test"]);
-    let chained = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["version"].as_i64() > Some(1))
-        .expect("generator makes version chains");
+    let chained = all.as_array().unwrap().iter().find(|h| h["version"].as_i64() > Some(1)).expect("generator makes version chains");
     let set = chained["set_id"].as_str().unwrap();
     let (_, chain) = env.json(&["search", "--set-id", set, "--purpose", "test"]);
     let versions: Vec<i64> = chain.as_array().unwrap().iter().map(|h| h["version"].as_i64().unwrap()).collect();
@@ -169,12 +118,7 @@ fn set_id_search_returns_the_version_chain_in_order() {
     let created = chained["created"].as_str().unwrap()[..10].to_string();
     let (_, day) = env.json(&["search", "--from", &created, "--to", &created, "--purpose", "test"]);
     assert!(day.as_array().unwrap().iter().any(|h| h["record_id"] == chained["record_id"]));
-    assert!(
-        day.as_array()
-            .unwrap()
-            .iter()
-            .all(|h| h["created"].as_str().unwrap().starts_with(&created))
-    );
+    assert!(day.as_array().unwrap().iter().all(|h| h["created"].as_str().unwrap().starts_with(&created)));
 }
 
 #[test]
@@ -185,11 +129,8 @@ fn a_pack_decodes_with_plain_zstd_to_the_records_bytes() {
     assert!(!packs.is_empty());
     let mut decoded = Vec::new();
     for p in &packs {
-        let o = Command::new("zstd")
-            .args(["-d", "-c", "-q"])
-            .arg(p)
-            .output()
-            .expect("zstd(1) must be installed (infra/test.sh installs it)");
+        let o =
+            Command::new("zstd").args(["-d", "-c", "-q"]).arg(p).output().expect("zstd(1) must be installed (infra/test.sh installs it)");
         assert!(o.status.success(), "zstd -d failed: {}", String::from_utf8_lossy(&o.stderr));
         decoded.extend(o.stdout);
     }
@@ -199,10 +140,7 @@ fn a_pack_decodes_with_plain_zstd_to_the_records_bytes() {
     }
     assert_eq!(decoded.len(), originals.iter().map(Vec::len).sum::<usize>());
     for o in &originals {
-        assert!(
-            decoded.windows(o.len()).any(|w| w == o.as_slice()),
-            "a record's bytes are missing from zstd -d output"
-        );
+        assert!(decoded.windows(o.len()).any(|w| w == o.as_slice()), "a record's bytes are missing from zstd -d output");
     }
 }
 
@@ -279,28 +217,14 @@ fn verify_finds_flipped_truncated_and_missing_packs_and_names_the_records() {
         };
         let (code, v) = env.json(&["verify"]);
         assert_eq!(code, 3, "{damage}: {v}");
-        let codes: Vec<&str> = v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["code"].as_str().unwrap())
-            .collect();
+        let codes: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
         assert!(codes.iter().any(|c| expect.contains(c)), "{damage}: {codes:?}");
-        let named: usize = v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["records"].as_array().map_or(0, |r| r.len()))
-            .sum();
+        let named: usize = v["findings"].as_array().unwrap().iter().map(|f| f["records"].as_array().map_or(0, |r| r.len())).sum();
         assert!(named > 0, "{damage}: findings must name the affected records: {v}");
         if damage == "flip" {
             // A damaged record is never handed out.
-            let rec = v["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find_map(|f| f["records"].as_array().and_then(|r| r.first()).cloned())
-                .unwrap();
+            let rec =
+                v["findings"].as_array().unwrap().iter().find_map(|f| f["records"].as_array().and_then(|r| r.first()).cloned()).unwrap();
             let o = env.run(&["get", rec.as_str().unwrap(), "--purpose", "test"]);
             assert_eq!(o.status.code(), Some(1));
             assert!(String::from_utf8_lossy(&o.stderr).contains("failed verification"));
@@ -316,9 +240,7 @@ fn verify_finds_an_index_row_pointing_at_a_record_the_pack_does_not_hold() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
         sqlx::query("UPDATE records SET data_offset = data_offset + 1 WHERE id = (SELECT min(id) FROM records)")
             .execute(&mut c)
             .await
@@ -326,14 +248,7 @@ fn verify_finds_an_index_row_pointing_at_a_record_the_pack_does_not_hold() {
     });
     let (code, v) = env.json(&["verify"]);
     assert_eq!(code, 3);
-    assert!(
-        v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["code"] == "A006" && f["records"].as_array().unwrap().len() == 1),
-        "{v}"
-    );
+    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["code"] == "A006" && f["records"].as_array().unwrap().len() == 1), "{v}");
 }
 
 #[test]
@@ -344,22 +259,12 @@ fn verify_detects_an_edited_ledger() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        sqlx::query("UPDATE ledger SET actor = 'mallory' WHERE seq = 1")
-            .execute(&mut c)
-            .await
-            .unwrap();
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::query("UPDATE ledger SET actor = 'mallory' WHERE seq = 1").execute(&mut c).await.unwrap();
     });
     let (code, v) = env.json(&["verify"]);
     assert_eq!(code, 3);
-    let codes: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
     assert!(codes.contains(&"A009") && codes.contains(&"A010"), "{codes:?}");
 }
 
@@ -370,10 +275,8 @@ fn a_bag_is_ingested_and_a_tampered_bag_is_refused_whole() {
     copy_dir(&valid_small(), &bag.join("data"));
     let mut manifest = String::new();
     let mut total = 0;
-    let mut names: Vec<_> = std::fs::read_dir(bag.join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(bag.join("data")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     for n in &names {
         let b = std::fs::read(bag.join("data").join(n)).unwrap();

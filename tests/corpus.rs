@@ -22,13 +22,7 @@ fn manifest() -> Vec<Row> {
         .skip(1)
         .map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            Row {
-                source: c[0].into(),
-                path: c[1].into(),
-                sha256: c[3].into(),
-                kind: c[4].into(),
-                well_formed: c[5] == "yes",
-            }
+            Row { source: c[0].into(), path: c[1].into(), sha256: c[3].into(), kind: c[4].into(), well_formed: c[5] == "yes" }
         })
         .collect()
 }
@@ -47,9 +41,7 @@ fn every_complete_public_document_is_archived_and_comes_back_byte_identical() {
     }
     let mut checked = 0;
     for row in manifest().iter().filter(|r| r.kind == "full" && r.well_formed) {
-        let (outcome, codes) = outcomes
-            .get(&row.path)
-            .unwrap_or_else(|| panic!("{} missing from the run reports", row.path));
+        let (outcome, codes) = outcomes.get(&row.path).unwrap_or_else(|| panic!("{} missing from the run reports", row.path));
         assert_eq!(outcome, "archived", "{} was {outcome} {codes:?}", row.path);
         let out = env.path("out.xml");
         let o = env.run(&["get", &row.sha256, "-o", out.to_str().unwrap(), "--purpose", "conformance test"]);
@@ -63,12 +55,7 @@ fn every_complete_public_document_is_archived_and_comes_back_byte_identical() {
     // Complete but not well-formed documents are quarantined as such.
     for row in manifest().iter().filter(|r| r.kind == "full" && !r.well_formed) {
         let (outcome, codes) = &outcomes[&row.path];
-        assert_eq!(
-            (outcome.as_str(), codes.as_slice()),
-            ("quarantined", &["V001".to_string()][..]),
-            "{}",
-            row.path
-        );
+        assert_eq!((outcome.as_str(), codes.as_slice()), ("quarantined", &["V001".to_string()][..]), "{}", row.path);
     }
 }
 
@@ -79,10 +66,7 @@ fn hl7_fragments_are_quarantined_as_not_clinical_documents() {
     assert_eq!(code, 3);
     let outcomes = common::outcomes(&hl7);
     let mut n = 0;
-    for row in manifest()
-        .iter()
-        .filter(|r| r.source == "hl7-c-cda-examples" && r.kind == "fragment")
-    {
+    for row in manifest().iter().filter(|r| r.source == "hl7-c-cda-examples" && r.kind == "fragment") {
         let rel = row.path.trim_start_matches("hl7-c-cda-examples/");
         let (outcome, codes) = &outcomes[rel];
         let want = if row.well_formed { "V003" } else { "V001" };
@@ -93,14 +77,8 @@ fn hl7_fragments_are_quarantined_as_not_clinical_documents() {
     assert_eq!(n, 417);
     // Quarantined inputs are kept, with their findings.
     let q = env.data().join("quarantine").join(hl7["run_id"].as_str().unwrap());
-    assert!(
-        q.join("files/Allergies/Allergy to food egg/Allergy to food egg(C-CDA2.1).xml")
-            .is_file()
-    );
-    assert!(
-        q.join("findings/Allergies/Allergy to food egg/Allergy to food egg(C-CDA2.1).xml.json")
-            .is_file()
-    );
+    assert!(q.join("files/Allergies/Allergy to food egg/Allergy to food egg(C-CDA2.1).xml").is_file());
+    assert!(q.join("findings/Allergies/Allergy to food egg/Allergy to food egg(C-CDA2.1).xml.json").is_file());
 }
 
 struct Nop;
@@ -146,10 +124,7 @@ fn xml_conformance_suite_not_wf_rejected_and_wf_never_called_malformed() {
         "xmltest: {not_wf} not-wf cases, {} accepted by arkisto (expat accepted {expat_slipped}): {slipped:?}; {wf} well-formed cases, none called malformed",
         slipped.len()
     );
-    assert!(
-        wrongly_malformed.is_empty(),
-        "well-formed documents called not well-formed: {wrongly_malformed:#?}"
-    );
+    assert!(wrongly_malformed.is_empty(), "well-formed documents called not well-formed: {wrongly_malformed:#?}");
     assert!(slipped.is_empty(), "not-wf documents accepted: {slipped:?}");
 }
 

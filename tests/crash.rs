@@ -51,21 +51,10 @@ fn kill_9_during_ingest_then_rerun_archives_everything_exactly_once() {
     // Time one full run in a scratch archive, to spread the kills over a run's length.
     let probe = Env::new();
     let t = Instant::now();
-    assert!(
-        probe
-            .run_env(
-                &["ingest", batches[0].to_str().unwrap()],
-                &[("ARKISTO__PACK__TARGET_SIZE_MIB", "1")]
-            )
-            .status
-            .success()
-    );
+    assert!(probe.run_env(&["ingest", batches[0].to_str().unwrap()], &[("ARKISTO__PACK__TARGET_SIZE_MIB", "1")]).status.success());
     let full = t.elapsed();
 
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let mut rng = arkisto::fixtures::Rng::new(seed);
     let mut interrupted = 0;
     for i in 0..ROUNDS {

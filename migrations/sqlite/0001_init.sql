@@ -36,8 +36,7 @@ CREATE TABLE records (
     dict_id          INTEGER NOT NULL DEFAULT 0,
     disposal         TEXT NOT NULL,
     lock_horizon     TEXT NOT NULL,
-    retention_rule   TEXT NOT NULL,
-    meta_json        TEXT NOT NULL
+    retention_rule   TEXT NOT NULL
 );
 CREATE INDEX records_document ON records(document_id);
 CREATE INDEX records_subject ON records(subject_value, subject_root);
@@ -50,7 +49,14 @@ CREATE INDEX records_run ON records(run_id);
 
 -- Free text over title and narrative. remove_diacritics 0 keeps ä, ö and å distinct letters.
 -- Contentless: the text itself is in the packs; the index keeps only the tokens (rowid = records.id).
-CREATE VIRTUAL TABLE records_fts USING fts5(title, body, content = '', contentless_delete = 1, tokenize = "unicode61 remove_diacritics 0");
+CREATE VIRTUAL TABLE records_fts USING fts5(title, body, content = '', contentless_delete = 1, detail = column, tokenize = "unicode61 remove_diacritics 0");
+
+-- Row ids are handed out in blocks, so that a record's search text can be indexed while its
+-- pack is still being written; ids of records never committed are simply never used.
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    next INTEGER NOT NULL
+);
 
 CREATE TABLE runs (
     run_id       TEXT PRIMARY KEY,

@@ -173,19 +173,14 @@ enum ConfigCommand {
 struct UsageError(String);
 
 fn os_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
 }
 
 fn access(a: &AccessArgs) -> Result<Access> {
     if a.purpose.trim().is_empty() {
         return Err(UsageError("--purpose must say why you need the data".into()).into());
     }
-    Ok(Access {
-        actor: a.actor.clone().unwrap_or_else(os_user),
-        purpose: a.purpose.trim().to_string(),
-    })
+    Ok(Access { actor: a.actor.clone().unwrap_or_else(os_user), purpose: a.purpose.trim().to_string() })
 }
 
 /// Entry point.
@@ -202,11 +197,7 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let code = if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
-                2
-            } else {
-                1
-            };
+            let code = if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 };
             if json {
                 let v = serde_json::json!({ "error": format!("{e:#}") });
                 println!("{v}");
@@ -224,13 +215,7 @@ async fn open(cli: &Cli) -> Result<Archive> {
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
-    Ok(Config::load(
-        cli.config.as_deref(),
-        std::env::vars(),
-        &Flags {
-            data_dir: cli.data_dir.clone(),
-        },
-    )?)
+    Ok(Config::load(cli.config.as_deref(), std::env::vars(), &Flags { data_dir: cli.data_dir.clone() })?)
 }
 
 async fn run(cli: Cli) -> Result<u8> {
@@ -240,17 +225,10 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Ingest { path, source, actor } => {
             let a = open(&cli).await?;
             let progress = !json && std::io::stderr().is_terminal();
-            let opts = IngestOptions {
-                source: source.clone(),
-                actor: actor.clone().unwrap_or_else(os_user),
-                progress,
-            };
-            let report = ingest::run(&a, path, &opts).await.with_context(|| {
-                format!(
-                    "ingest of {} stopped; committed packs stay archived, re-run to finish",
-                    path.display()
-                )
-            })?;
+            let opts = IngestOptions { source: source.clone(), actor: actor.clone().unwrap_or_else(os_user), progress };
+            let report = ingest::run(&a, path, &opts)
+                .await
+                .with_context(|| format!("ingest of {} stopped; committed packs stay archived, re-run to finish", path.display()))?;
             output::ingest(&mut out, &report, json)?;
             Ok(match report.status.as_str() {
                 "completed" => 0,
@@ -258,17 +236,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 _ => 3,
             })
         }
-        Command::Search {
-            subject,
-            set_id,
-            doc_type,
-            source,
-            from,
-            to,
-            text,
-            limit,
-            access: acc,
-        } => {
+        Command::Search { subject, set_id, doc_type, source, from, to, text, limit, access: acc } => {
             let acc = access(acc)?;
             for d in [from, to].into_iter().flatten() {
                 if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
@@ -293,9 +261,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 && q.to.is_none()
                 && q.text.is_none()
             {
-                bail!(UsageError(
-                    "give at least one of --subject, --set-id, --type, --source, --from, --to, --text".into()
-                ));
+                bail!(UsageError("give at least one of --subject, --set-id, --type, --source, --from, --to, --text".into()));
             }
             let a = open(&cli).await?;
             let hits = retrieve::search(&a, &q, &acc).await?;
@@ -309,11 +275,7 @@ async fn run(cli: Cli) -> Result<u8> {
             output::show(&mut out, &rec, json)?;
             Ok(0)
         }
-        Command::Get {
-            id,
-            output: dest,
-            access: acc,
-        } => {
+        Command::Get { id, output: dest, access: acc } => {
             let acc = access(acc)?;
             let a = open(&cli).await?;
             let (rec, bytes) = retrieve::get(&a, id, &acc).await?;
@@ -329,12 +291,7 @@ async fn run(cli: Cli) -> Result<u8> {
                             serde_json::json!({ "record_id": rec.meta.record_id, "output": p, "bytes": bytes.len(), "verified": true })
                         )?;
                     } else {
-                        eprintln!(
-                            "wrote {} bytes to {} (SHA-256 verified: {})",
-                            bytes.len(),
-                            p.display(),
-                            rec.meta.record_id
-                        );
+                        eprintln!("wrote {} bytes to {} (SHA-256 verified: {})", bytes.len(), p.display(), rec.meta.record_id);
                     }
                 }
                 None => out.write_all(&bytes)?,
@@ -362,9 +319,7 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Index {
-            command: IndexCommand::Rebuild { actor },
-        } => {
+        Command::Index { command: IndexCommand::Rebuild { actor } } => {
             let a = open(&cli).await?;
             let r = arkisto::index::rebuild::rebuild(&a, &actor.clone().unwrap_or_else(os_user)).await?;
             if json {
@@ -387,9 +342,7 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(if r.problems.is_empty() { 0 } else { 3 })
         }
-        Command::Fixtures {
-            command: FixturesCommand::Generate { records, out: dir, seed },
-        } => {
+        Command::Fixtures { command: FixturesCommand::Generate { records, out: dir, seed } } => {
             let g =
                 arkisto::fixtures::generate(*records, *seed, dir).with_context(|| format!("cannot write fixtures to {}", dir.display()))?;
             if json {
@@ -408,9 +361,7 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Config {
-            command: ConfigCommand::Show,
-        } => {
+        Command::Config { command: ConfigCommand::Show } => {
             let c = load_config(&cli)?;
             if json {
                 writeln!(out, "{}", serde_json::to_string(&c)?)?;

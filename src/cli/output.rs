@@ -4,8 +4,9 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use arkisto::index::{Hit, IndexedRecord, RunFile, RunRow};
+use arkisto::index::{Hit, RunFile, RunRow};
 use arkisto::ingest::{FileOutcome, RunReport};
+use arkisto::retrieve::Record;
 use arkisto::verify::VerifyReport;
 
 pub fn ingest(out: &mut impl Write, r: &RunReport, json: bool) -> Result<()> {
@@ -19,11 +20,7 @@ pub fn ingest(out: &mut impl Write, r: &RunReport, json: bool) -> Result<()> {
         return Ok(());
     }
     let c = &r.counts;
-    let ratio = if c.bytes_stored > 0 {
-        c.bytes_archived as f64 / c.bytes_stored as f64
-    } else {
-        0.0
-    };
+    let ratio = if c.bytes_stored > 0 { c.bytes_archived as f64 / c.bytes_stored as f64 } else { 0.0 };
     writeln!(
         out,
         "run {} ({}): {} files: {} archived, {} already archived, {} quarantined; {:.1} MB in {} packs ({ratio:.1}x compression)",
@@ -44,21 +41,13 @@ pub fn ingest(out: &mut impl Write, r: &RunReport, json: bool) -> Result<()> {
             writeln!(out, "  quarantined {}: {x}", f.path)?;
         }
     }
-    for f in r
-        .files
-        .iter()
-        .filter(|f| f.outcome == FileOutcome::Archived && !f.findings.is_empty())
-    {
+    for f in r.files.iter().filter(|f| f.outcome == FileOutcome::Archived && !f.findings.is_empty()) {
         for x in &f.findings {
             writeln!(out, "  warning {}: {x}", f.path)?;
         }
     }
     if c.quarantined > 0 {
-        writeln!(
-            out,
-            "quarantined files and their findings are kept under the data dir: quarantine/{}/",
-            r.run_id
-        )?;
+        writeln!(out, "quarantined files and their findings are kept under the data dir: quarantine/{}/", r.run_id)?;
     }
     Ok(())
 }
@@ -73,11 +62,7 @@ pub fn hits(out: &mut impl Write, hits: &[Hit], json: bool) -> Result<()> {
             out,
             "{}  {:<25} v{:<3} {:<13} {}  [{}]",
             &h.record_id.to_string()[..16],
-            h.created
-                .as_deref()
-                .unwrap_or("-")
-                .get(..19.min(h.created.as_deref().unwrap_or("-").len()))
-                .unwrap_or("-"),
+            h.created.as_deref().unwrap_or("-").get(..19.min(h.created.as_deref().unwrap_or("-").len())).unwrap_or("-"),
             h.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
             h.subject.as_deref().unwrap_or("-"),
             h.title.as_deref().unwrap_or("(no title)"),
@@ -88,7 +73,7 @@ pub fn hits(out: &mut impl Write, hits: &[Hit], json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn show(out: &mut impl Write, r: &IndexedRecord, json: bool) -> Result<()> {
+pub fn show(out: &mut impl Write, r: &Record, json: bool) -> Result<()> {
     if json {
         writeln!(out, "{}", serde_json::to_string(r)?)?;
         return Ok(());
@@ -96,37 +81,17 @@ pub fn show(out: &mut impl Write, r: &IndexedRecord, json: bool) -> Result<()> {
     let m = &r.meta;
     let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     writeln!(out, "record       {}", m.record_id)?;
-    writeln!(
-        out,
-        "document id  {}",
-        m.document_id.as_ref().map(|d| d.0.clone()).unwrap_or_else(|| "-".into())
-    )?;
-    writeln!(
-        out,
-        "set / ver    {} / {}",
-        o(&m.set_id),
-        m.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
-    )?;
+    writeln!(out, "document id  {}", m.document_id.as_ref().map(|d| d.0.clone()).unwrap_or_else(|| "-".into()))?;
+    writeln!(out, "set / ver    {} / {}", o(&m.set_id), m.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()))?;
     writeln!(out, "title        {}", o(&m.title))?;
     writeln!(out, "type         {} {}", o(&m.doc_type), o(&m.doc_type_name))?;
-    writeln!(
-        out,
-        "subject      {}",
-        m.subject
-            .as_ref()
-            .map(|s| format!("{} ({})", s.value, s.root))
-            .unwrap_or_else(|| "-".into())
-    )?;
+    writeln!(out, "subject      {}", m.subject.as_ref().map(|s| format!("{} ({})", s.value, s.root)).unwrap_or_else(|| "-".into()))?;
     writeln!(out, "created      {}", o(&m.created))?;
     writeln!(out, "service      {}", o(&m.service_time))?;
     writeln!(out, "custodian    {}", o(&m.custodian))?;
     writeln!(out, "source       {} (run {}, file {})", m.source, m.run_id, m.input_path)?;
     writeln!(out, "archived     {}", m.ingested_at)?;
-    writeln!(
-        out,
-        "size         {} bytes original, {} stored",
-        m.original_size, r.location.data_len
-    )?;
+    writeln!(out, "size         {} bytes original, {} stored", m.original_size, r.at.location.data_len)?;
     writeln!(
         out,
         "retention    {} under {} ({} {}); lock horizon {}",
@@ -136,11 +101,7 @@ pub fn show(out: &mut impl Write, r: &IndexedRecord, json: bool) -> Result<()> {
         m.retention.ruleset_version,
         m.retention.lock_horizon
     )?;
-    writeln!(
-        out,
-        "pack         {} at {}+{}",
-        r.pack_key, r.location.data_offset, r.location.data_len
-    )?;
+    writeln!(out, "pack         {} at {}+{}", r.at.pack_key, r.at.location.data_offset, r.at.location.data_len)?;
     for f in &m.findings {
         writeln!(out, "finding      {f}")?;
     }
@@ -164,14 +125,7 @@ pub fn verify(out: &mut impl Write, r: &VerifyReport, json: bool) -> Result<()> 
         writeln!(out, "all digests match; the ledger chain is intact")?;
     }
     for f in &r.findings {
-        writeln!(
-            out,
-            "{:?} {}: {} [{}]",
-            f.code,
-            f.code.title(),
-            f.message,
-            f.object.as_deref().unwrap_or("-")
-        )?;
+        writeln!(out, "{:?} {}: {} [{}]", f.code, f.code.title(), f.message, f.object.as_deref().unwrap_or("-"))?;
         for rec in &f.records {
             writeln!(out, "    affects record {rec}")?;
         }
@@ -211,11 +165,7 @@ pub fn run_files(out: &mut impl Write, files: &[RunFile], json: bool) -> Result<
         let codes: Vec<String> = f
             .findings
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.get("code").and_then(|c| c.as_str()).map(String::from))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|x| x.get("code").and_then(|c| c.as_str()).map(String::from)).collect())
             .unwrap_or_default();
         writeln!(out, "{:<12} {} {}", f.outcome, f.path, codes.join(","))?;
     }

@@ -110,27 +110,17 @@ impl Default for Config {
 }
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self {
-            kind: "local".into(),
-            path: None,
-        }
+        Self { kind: "local".into(), path: None }
     }
 }
 impl Default for IndexConfig {
     fn default() -> Self {
-        Self {
-            kind: "sqlite".into(),
-            path: None,
-        }
+        Self { kind: "sqlite".into(), path: None }
     }
 }
 impl Default for PackConfig {
     fn default() -> Self {
-        Self {
-            target_size_mib: 32,
-            compression_level: 3,
-            max_open_packs: 128,
-        }
+        Self { target_size_mib: 32, compression_level: 3, max_open_packs: 128 }
     }
 }
 impl Default for IngestConfig {
@@ -157,37 +147,22 @@ impl Config {
     pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>, flags: &Flags) -> Result<Self, ConfigError> {
         let mut table = match file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_path_buf(),
-                    source,
-                })?;
-                text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
-                    origin: Some(p.display().to_string()),
-                    message: e.message().to_string(),
-                })?
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Invalid { origin: Some(p.display().to_string()), message: e.message().to_string() })?
             }
             None => toml::Table::new(),
         };
         for (k, v) in env {
             let Some(rest) = k.strip_prefix("ARKISTO__") else { continue };
             let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-            let value = format!("v = {v}")
-                .parse::<toml::Table>()
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(v));
-            set_path(&mut table, &path, value).map_err(|m| ConfigError::Invalid {
-                origin: Some(k.clone()),
-                message: m,
-            })?;
+            let value = format!("v = {v}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v")).unwrap_or(toml::Value::String(v));
+            set_path(&mut table, &path, value).map_err(|m| ConfigError::Invalid { origin: Some(k.clone()), message: m })?;
         }
         let origin = file.map(|p| p.display().to_string()).or(Some("environment".into()));
         let mut cfg: Config = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                origin,
-                message: e.message().to_string(),
-            })?;
+            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin, message: e.message().to_string() })?;
         if let Some(d) = &flags.data_dir {
             cfg.data_dir = d.clone();
         }
@@ -199,16 +174,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid { origin: None, message: m });
         if self.store.kind != "local" {
-            return bad(format!(
-                "store.kind = {:?}: only \"local\" is available in this build",
-                self.store.kind
-            ));
+            return bad(format!("store.kind = {:?}: only \"local\" is available in this build", self.store.kind));
         }
         if self.index.kind != "sqlite" {
-            return bad(format!(
-                "index.kind = {:?}: only \"sqlite\" is available in this build",
-                self.index.kind
-            ));
+            return bad(format!("index.kind = {:?}: only \"sqlite\" is available in this build", self.index.kind));
         }
         if !(1..=19).contains(&self.pack.compression_level) {
             return bad(format!("pack.compression_level = {} (must be 1–19)", self.pack.compression_level));
@@ -243,11 +212,7 @@ impl Config {
     }
     /// Worker threads to use.
     pub fn workers(&self) -> usize {
-        if self.ingest.workers > 0 {
-            self.ingest.workers
-        } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
-        }
+        if self.ingest.workers > 0 { self.ingest.workers } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) }
     }
 }
 
@@ -277,18 +242,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("c.toml");
         std::fs::write(&f, "data_dir = \"/x\"\n[pack]\ntarget_size_mib = 8\n").unwrap();
-        let env = vec![
-            ("ARKISTO__PACK__COMPRESSION_LEVEL".to_string(), "5".to_string()),
-            ("OTHER".into(), "1".into()),
-        ];
-        let c = Config::load(
-            Some(&f),
-            env,
-            &Flags {
-                data_dir: Some("/y".into()),
-            },
-        )
-        .unwrap();
+        let env = vec![("ARKISTO__PACK__COMPRESSION_LEVEL".to_string(), "5".to_string()), ("OTHER".into(), "1".into())];
+        let c = Config::load(Some(&f), env, &Flags { data_dir: Some("/y".into()) }).unwrap();
         assert_eq!(c.pack.target_size_mib, 8);
         assert_eq!(c.pack.compression_level, 5);
         assert_eq!(c.data_dir, PathBuf::from("/y"));
@@ -299,12 +254,7 @@ mod tests {
     fn unknown_keys_and_bad_values_are_errors() {
         let e = Config::load(None, vec![("ARKISTO__PACK__TARGET_SIZE".into(), "5".into())], &Flags::default()).unwrap_err();
         assert!(e.to_string().contains("target_size"), "{e}");
-        let e = Config::load(
-            None,
-            vec![("ARKISTO__PACK__COMPRESSION_LEVEL".into(), "99".into())],
-            &Flags::default(),
-        )
-        .unwrap_err();
+        let e = Config::load(None, vec![("ARKISTO__PACK__COMPRESSION_LEVEL".into(), "99".into())], &Flags::default()).unwrap_err();
         assert!(e.to_string().contains("compression_level"), "{e}");
     }
 

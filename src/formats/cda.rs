@@ -153,10 +153,7 @@ pub fn read(bytes: &[u8], limits: Limits) -> Result<CdaDocument, Finding> {
         }
         narrative.truncate(cut);
     }
-    Ok(CdaDocument {
-        header: h.header,
-        narrative,
-    })
+    Ok(CdaDocument { header: h.header, narrative })
 }
 
 /// Whether the bytes start (after a BOM and whitespace) with `<`, in UTF-8 or UTF-16.
@@ -189,19 +186,12 @@ enum Capture {
 }
 
 fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+    attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
 fn ii(attrs: &[(String, String)]) -> Option<Ii> {
     let root = attr(attrs, "root")?;
-    Some(Ii {
-        root: root.to_string(),
-        extension: attr(attrs, "extension").map(str::to_string),
-    })
+    Some(Ii { root: root.to_string(), extension: attr(attrs, "extension").map(str::to_string) })
 }
 
 fn coded(attrs: &[(String, String)]) -> Option<Coded> {
@@ -343,7 +333,7 @@ impl Handler for Extractor {
             None => {}
         }
         if self.in_narrative.is_some() && self.narrative.len() <= MAX_NARRATIVE {
-            for w in text.split_whitespace() {
+            for w in text.split_ascii_whitespace() {
                 if !self.narrative.is_empty() && !self.narrative.ends_with(' ') {
                     self.narrative.push(' ');
                 }
@@ -374,13 +364,7 @@ mod tests {
     fn extracts_header_and_narrative() {
         let d = read(DOC.as_bytes(), Limits::default()).unwrap();
         let h = &d.header;
-        assert_eq!(
-            h.id,
-            Some(Ii {
-                root: "1.2.3".into(),
-                extension: Some("9".into())
-            })
-        );
+        assert_eq!(h.id, Some(Ii { root: "1.2.3".into(), extension: Some("9".into()) }));
         assert_eq!(h.title.as_deref(), Some("Hoito ja seuranta"));
         assert_eq!(h.version.as_deref(), Some("2"));
         assert_eq!(h.subject_ids[0].extension.as_deref(), Some("010181-900C"));

@@ -25,10 +25,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_depth: 256,
-            max_attributes: 256,
-        }
+        Self { max_depth: 256, max_attributes: 256 }
     }
 }
 
@@ -60,16 +57,9 @@ pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, Finding> {
             if rest.len() % 2 != 0 {
                 return Err(enc_err("UTF-16 content has an odd number of bytes (truncated?)".into()));
             }
-            let units = rest.chunks_exact(2).map(|c| {
-                if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            });
-            let s: String = char::decode_utf16(units)
-                .collect::<Result<_, _>>()
-                .map_err(|_| enc_err("invalid UTF-16 (unpaired surrogate)".into()))?;
+            let units = rest.chunks_exact(2).map(|c| if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) });
+            let s: String =
+                char::decode_utf16(units).collect::<Result<_, _>>().map_err(|_| enc_err("invalid UTF-16 (unpaired surrogate)".into()))?;
             if let Some(decl) = declared_encoding(&s)
                 && !decl.to_ascii_lowercase().starts_with("utf-16")
             {
@@ -91,9 +81,7 @@ pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, Finding> {
         }
         Some(e) => return Err(enc_err(format!("unsupported encoding {e:?}"))),
     }
-    std::str::from_utf8(bytes)
-        .map(Cow::Borrowed)
-        .map_err(|e| enc_err(format!("invalid UTF-8 at byte {}", e.valid_up_to())))
+    std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| enc_err(format!("invalid UTF-8 at byte {}", e.valid_up_to())))
 }
 
 /// The `encoding="…"` of an XML declaration at the very start of `text`, if any.
@@ -117,13 +105,7 @@ pub fn parse(text: &str, limits: Limits, handler: &mut impl Handler) -> Result<(
     if let Some(pos) = doctype_position(text) {
         return Err(Finding::new(Code::V002, "document has a DOCTYPE; DTDs are refused and never processed").at(line_col(text, pos)));
     }
-    let mut p = Parser {
-        text,
-        limits,
-        depth: 0,
-        seen_root: false,
-        root_closed: false,
-    };
+    let mut p = Parser { text, limits, depth: 0, seen_root: false, root_closed: false };
     p.run(handler)
 }
 
@@ -203,13 +185,11 @@ impl Parser<'_> {
                     check_decl(&d).map_err(|m| self.wf(m, pos))?;
                 }
                 Event::DocType(_) => {
-                    return Err(
-                        Finding::new(Code::V002, "document has a DOCTYPE; DTDs are refused and never processed")
-                            .at(line_col(self.text, pos)),
-                    );
+                    return Err(Finding::new(Code::V002, "document has a DOCTYPE; DTDs are refused and never processed")
+                        .at(line_col(self.text, pos)));
                 }
                 Event::PI(pi) => {
-                    let raw = std::str::from_utf8(&pi).unwrap_or("");
+                    let raw = sub_str(self.text, &pi);
                     let target = raw.split(|c: char| is_ws(c)).next().unwrap_or("");
                     if target.eq_ignore_ascii_case("xml") {
                         return Err(self.wf("XML declaration not at the very start of the document", pos));
@@ -226,7 +206,7 @@ impl Parser<'_> {
                     check_chars(raw).map_err(|m| self.wf(m, pos))?;
                 }
                 Event::Comment(c) => {
-                    let raw = std::str::from_utf8(&c).unwrap_or("");
+                    let raw = sub_str(self.text, &c);
                     check_chars(raw).map_err(|m| self.wf(m, pos))?;
                 }
                 Event::Start(ref s) | Event::Empty(ref s) => {
@@ -235,7 +215,7 @@ impl Parser<'_> {
                         return Err(self.wf("more than one root element", pos));
                     }
                     self.seen_root = true;
-                    let raw = std::str::from_utf8(s).unwrap_or("");
+                    let raw = sub_str(self.text, s);
                     let name = self.check_tag(raw, &mut attrs, pos)?;
                     if let Some(p) = &unbound {
                         return Err(self.wf(format!("unbound namespace prefix {p:?}"), pos));
@@ -254,10 +234,8 @@ impl Parser<'_> {
                     let local = name.rsplit(':').next().unwrap_or(name);
                     self.depth += 1;
                     if self.depth > self.limits.max_depth {
-                        return Err(
-                            Finding::new(Code::V012, format!("element nesting deeper than {}", self.limits.max_depth))
-                                .at(line_col(self.text, pos)),
-                        );
+                        return Err(Finding::new(Code::V012, format!("element nesting deeper than {}", self.limits.max_depth))
+                            .at(line_col(self.text, pos)));
                     }
                     handler.start(ns.as_deref(), local, &attrs);
                     if empty {
@@ -269,7 +247,7 @@ impl Parser<'_> {
                     }
                 }
                 Event::End(e) => {
-                    let raw = std::str::from_utf8(&e).unwrap_or("");
+                    let raw = sub_str(self.text, &e);
                     if !is_qname(raw) {
                         return Err(self.wf("invalid end-tag name", pos));
                     }
@@ -284,7 +262,7 @@ impl Parser<'_> {
                     }
                 }
                 Event::Text(t) => {
-                    let raw = std::str::from_utf8(&t).unwrap_or("");
+                    let raw = sub_str(self.text, &t);
                     if self.depth == 0 {
                         if !raw.chars().all(is_ws) {
                             return Err(self.wf("text outside the root element", pos));
@@ -301,7 +279,7 @@ impl Parser<'_> {
                     if self.depth == 0 {
                         return Err(self.wf("CDATA section outside the root element", pos));
                     }
-                    let raw = std::str::from_utf8(&c).unwrap_or("");
+                    let raw = sub_str(self.text, &c);
                     check_chars(raw).map_err(|m| self.wf(m, pos))?;
                     handler.text(raw);
                 }
@@ -360,18 +338,11 @@ impl Parser<'_> {
                 return Err(self.wf("invalid namespace declaration", pos));
             }
             if attrs.len() >= self.limits.max_attributes {
-                return Err(Finding::new(
-                    Code::V012,
-                    format!("more than {} attributes on one element", self.limits.max_attributes),
-                )
-                .at(line_col(self.text, pos)));
+                return Err(Finding::new(Code::V012, format!("more than {} attributes on one element", self.limits.max_attributes))
+                    .at(line_col(self.text, pos)));
             }
             // Attribute-value normalisation of literal whitespace (XML 1.0 §3.3.3, CDATA type).
-            let value = if value.contains(['\t', '\n', '\r']) {
-                value.replace(['\t', '\n', '\r'], " ")
-            } else {
-                value.into_owned()
-            };
+            let value = if value.contains(['\t', '\n', '\r']) { value.replace(['\t', '\n', '\r'], " ") } else { value.into_owned() };
             attrs.push((aname.to_string(), value));
             rest = &body[close + 1..];
         }
@@ -439,10 +410,27 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
+/// Every character is an XML Char. Works on bytes: in valid UTF-8 the only non-Chars are
+/// C0 controls other than tab, LF and CR, and U+FFFE/U+FFFF (EF BF BE/BF); surrogates cannot
+/// occur in a `str`.
 fn check_chars(s: &str) -> Result<(), String> {
-    match s.chars().find(|&c| !is_xml_char(c)) {
-        Some(c) => Err(format!("character U+{:04X} is not allowed in XML", c as u32)),
-        None => Ok(()),
+    let b = s.as_bytes();
+    let bad = b.iter().enumerate().find(|&(i, &c)| {
+        (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
+            || (c == 0xEF && b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)))
+    });
+    match bad.and_then(|(i, _)| s[i..].chars().next()) {
+        Some(c) if !is_xml_char(c) => Err(format!("character U+{:04X} is not allowed in XML", c as u32)),
+        _ => Ok(()),
+    }
+}
+
+/// The `str` for bytes that quick-xml borrowed from `text` (no second UTF-8 validation).
+fn sub_str<'t>(text: &'t str, bytes: &[u8]) -> &'t str {
+    let start = (bytes.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    match text.get(start..start.wrapping_add(bytes.len())) {
+        Some(s) if s.as_bytes().as_ptr() == bytes.as_ptr() => s,
+        _ => "",
     }
 }
 
@@ -554,12 +542,7 @@ mod tests {
     #[test]
     fn encodings_are_checked_not_guessed() {
         assert!(decode(b"<a>\xff</a>").is_err());
-        assert_eq!(
-            decode(b"\xEF\xBB\xBF<?xml version='1.0' encoding='ISO-8859-1'?><a/>")
-                .unwrap_err()
-                .code,
-            Code::V010
-        );
+        assert_eq!(decode(b"\xEF\xBB\xBF<?xml version='1.0' encoding='ISO-8859-1'?><a/>").unwrap_err().code, Code::V010);
         assert_eq!(
             decode(b"<?xml version='1.0' encoding='ISO-8859-1'?><a>\xe4</a>").unwrap(),
             "<?xml version='1.0' encoding='ISO-8859-1'?><a>ä</a>"

@@ -65,23 +65,33 @@ pub struct PackRow {
     pub run_id: Option<RunId>,
 }
 
-/// A record to index: its metadata, where it is, and its search text.
+/// A record to index: its metadata and where it is.
 #[derive(Clone, Debug)]
 pub struct NewRecord {
+    /// Row id reserved with [`Index::reserve_ids`]; its search text carries the same id.
+    pub row_id: i64,
     /// Metadata (as in the pack).
     pub meta: RecordMeta,
     /// Location in the pack.
     pub location: RecordLocation,
-    /// Narrative for free-text search.
-    pub narrative: String,
 }
 
-/// An indexed record.
+/// Search text of one record, indexed ahead of its commit under the record's reserved row id.
+/// Text of a record that is never committed matches no record and is never shown.
+#[derive(Clone, Debug)]
+pub struct TextRow {
+    /// Reserved row id.
+    pub row_id: i64,
+    /// Title.
+    pub title: String,
+    /// Narrative text.
+    pub body: String,
+}
+
+/// Where the index places a record.
 #[derive(Clone, Debug, Serialize)]
-pub struct IndexedRecord {
-    /// Metadata.
-    pub meta: RecordMeta,
-    /// Pack and key.
+pub struct Located {
+    /// Pack.
     pub pack_id: PackId,
     /// Object key of the pack.
     pub pack_key: String,
@@ -197,6 +207,10 @@ pub trait Index: Send + Sync {
     async fn pending_packs(&self) -> Result<Vec<PendingPack>, IndexError>;
     /// Forget a pending pack (after its object was removed).
     async fn drop_pending(&self, pack_id: PackId) -> Result<(), IndexError>;
+    /// Reserve `n` consecutive row ids; returns the first.
+    async fn reserve_ids(&self, n: u64) -> Result<i64, IndexError>;
+    /// Add search text (may run before the records are committed).
+    async fn index_text(&self, rows: &[TextRow]) -> Result<(), IndexError>;
     /// Commit a stored pack, its records and events in one transaction.
     async fn commit_pack(&self, pack: &PackRow, records: &[NewRecord], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError>;
 
@@ -211,8 +225,8 @@ pub trait Index: Send + Sync {
     async fn records_for_document(&self, document_id: &str) -> Result<Vec<RecordId>, IndexError>;
     /// Resolve a user-given id (record digest, unique digest prefix of 8+, or document id).
     async fn resolve(&self, id: &str) -> Result<Vec<RecordId>, IndexError>;
-    /// One record.
-    async fn record(&self, id: &RecordId) -> Result<Option<IndexedRecord>, IndexError>;
+    /// Where a record is (its metadata is read from the pack's metadata frame).
+    async fn locate(&self, id: &RecordId) -> Result<Option<Located>, IndexError>;
     /// Search.
     async fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, IndexError>;
     /// Every committed pack.

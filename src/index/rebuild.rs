@@ -6,13 +6,14 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::{NewRecord, PackRow, RunRow};
+use super::{NewRecord, PackRow, RunRow, TextRow};
 use crate::archive::{Archive, ArchiveError, now};
 use crate::digest::Hasher;
 use crate::formats::{cda, xml::Limits};
 use crate::ids::RecordId;
 use crate::ledger::{self, NewEvent};
 use crate::pack::{self, format::FOOTER_LEN};
+use crate::record::{RecordLocation, RecordMeta};
 use crate::store::ObjectKey;
 
 /// What a rebuild found.
@@ -38,9 +39,18 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
     for o in archive.store.list("packs/").await? {
         let key = o.key.clone();
         match read_pack(archive, &key, o.size, &mut seen, &mut rep).await {
-            Ok(Some((row, records))) => {
-                rep.records += records.len() as u64;
+            Ok(Some((row, found))) => {
+                rep.records += found.len() as u64;
                 rep.packs += 1;
+                let first = archive.index.reserve_ids(found.len() as u64).await?;
+                let mut records = Vec::with_capacity(found.len());
+                let mut texts = Vec::with_capacity(found.len());
+                for (i, (meta, location, body)) in found.into_iter().enumerate() {
+                    let row_id = first + i as i64;
+                    texts.push(TextRow { row_id, title: meta.title.clone().unwrap_or_default(), body });
+                    records.push(NewRecord { row_id, meta, location });
+                }
+                archive.index.index_text(&texts).await?;
                 archive.index.commit_pack(&row, &records, vec![], &row.created_at).await?;
             }
             Ok(None) => {}
@@ -81,20 +91,14 @@ async fn read_pack(
     size: u64,
     seen: &mut HashSet<RecordId>,
     rep: &mut RebuildReport,
-) -> Result<Option<(PackRow, Vec<NewRecord>)>, String> {
+) -> Result<Option<(PackRow, Vec<(RecordMeta, RecordLocation, String)>)>, String> {
     let store = &archive.store;
     if size < FOOTER_LEN as u64 {
         return Err("too small to be a pack".into());
     }
-    let tail = store
-        .get_range(key, size - FOOTER_LEN as u64, FOOTER_LEN as u64)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tail = store.get_range(key, size - FOOTER_LEN as u64, FOOTER_LEN as u64).await.map_err(|e| e.to_string())?;
     let footer = pack::decode_footer(&tail, size).map_err(|e| e.to_string())?;
-    let tframe = store
-        .get_range(key, footer.table_offset, footer.table_len)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tframe = store.get_range(key, footer.table_offset, footer.table_len).await.map_err(|e| e.to_string())?;
     let table = pack::decode_table(&tframe, &footer).map_err(|e| e.to_string())?;
     let mut h = Hasher::new();
     let mut off = 0;
@@ -117,13 +121,9 @@ async fn read_pack(
             "cda-r2" => cda::read(&bytes, Limits::default()).map(|d| d.narrative).unwrap_or_default(),
             _ => String::new(),
         };
-        records.push(NewRecord {
-            meta,
-            location: l.clone(),
-            narrative,
-        });
+        records.push((meta, l.clone(), narrative));
     }
-    let run_id = records.first().map(|r| r.meta.run_id);
+    let run_id = records.first().map(|r| r.0.run_id);
     let row = PackRow {
         pack_id: table.pack_id,
         key: key.to_string(),

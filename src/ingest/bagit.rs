@@ -94,11 +94,7 @@ fn manifest(root: &Path, name: &str, payload: bool) -> Result<BTreeMap<String, S
         };
         let path = decode_path(path.trim_start_matches([' ', '\t']));
         if !safe_rel(&path) || (payload && !path.starts_with("data/")) {
-            return Err(format!(
-                "{name} line {}: path {path:?} is outside the bag's {}",
-                i + 1,
-                if payload { "payload" } else { "tree" }
-            ));
+            return Err(format!("{name} line {}: path {path:?} is outside the bag's {}", i + 1, if payload { "payload" } else { "tree" }));
         }
         if m.insert(path.clone(), digest.to_ascii_lowercase()).is_some() {
             return Err(format!("{name}: {path:?} is listed more than once"));
@@ -115,10 +111,7 @@ pub fn validate(root: &Path) -> Result<Vec<String>, String> {
     if !matches!(version, Some("1.0" | "0.97" | "0.96")) {
         return Err(format!("bagit.txt: unsupported or missing BagIt-Version {version:?}"));
     }
-    if !declared
-        .iter()
-        .any(|(l, v)| l == "Tag-File-Character-Encoding" && v.eq_ignore_ascii_case("UTF-8"))
-    {
+    if !declared.iter().any(|(l, v)| l == "Tag-File-Character-Encoding" && v.eq_ignore_ascii_case("UTF-8")) {
         return Err("bagit.txt: Tag-File-Character-Encoding must be UTF-8".into());
     }
     if let Ok(f) = std::fs::metadata(root.join("fetch.txt"))
@@ -133,11 +126,7 @@ pub fn validate(root: &Path) -> Result<Vec<String>, String> {
     let mut payload = Vec::new();
     batch::walk(root, &data, &mut payload).map_err(|e| format!("data/: {e}"))?;
     if let Some(bad) = payload.iter().find(|f| f.problem.is_some()) {
-        return Err(format!(
-            "{}: {}",
-            bad.rel_path,
-            bad.problem.as_ref().map(|p| p.message.clone()).unwrap_or_default()
-        ));
+        return Err(format!("{}: {}", bad.rel_path, bad.problem.as_ref().map(|p| p.message.clone()).unwrap_or_default()));
     }
     let present: BTreeSet<String> = payload.iter().map(|f| f.rel_path.clone()).collect();
 
@@ -194,15 +183,9 @@ pub fn validate(root: &Path) -> Result<Vec<String>, String> {
         let info = tags(&info, "bag-info.txt")?;
         if let Some((_, oxum)) = info.iter().find(|(l, _)| l == "Payload-Oxum") {
             let (octets, count) = oxum.split_once('.').ok_or("bag-info.txt: Payload-Oxum is not `octets.count`")?;
-            let total: u64 = payload
-                .iter()
-                .map(|f| std::fs::metadata(&f.abs_path).map(|m| m.len()).unwrap_or(0))
-                .sum();
+            let total: u64 = payload.iter().map(|f| std::fs::metadata(&f.abs_path).map(|m| m.len()).unwrap_or(0)).sum();
             if octets.parse::<u64>().ok() != Some(total) || count.parse::<usize>().ok() != Some(payload.len()) {
-                return Err(format!(
-                    "Payload-Oxum {oxum} does not match the payload ({total}.{})",
-                    payload.len()
-                ));
+                return Err(format!("Payload-Oxum {oxum} does not match the payload ({total}.{})", payload.len()));
             }
         }
     }

@@ -76,51 +76,22 @@ impl BatchError {
 
 /// Open a batch at `path`.
 pub fn open(path: &Path) -> Result<Batch, BatchError> {
-    let io = |source| BatchError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| BatchError::Io { path: path.to_path_buf(), source };
     let root = fs::canonicalize(path).map_err(io)?;
     let meta = fs::metadata(&root).map_err(io)?;
     if meta.is_file() {
         let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        return Ok(Batch {
-            files: vec![InputFile {
-                rel_path: name,
-                abs_path: root.clone(),
-                problem: None,
-            }],
-            root,
-            kind: BatchKind::File,
-        });
+        return Ok(Batch { files: vec![InputFile { rel_path: name, abs_path: root.clone(), problem: None }], root, kind: BatchKind::File });
     }
     if root.join("bagit.txt").is_file() {
-        let files = bagit::validate(&root).map_err(|reason| BatchError::RefusedBag {
-            path: path.to_path_buf(),
-            reason,
-        })?;
-        let files = files
-            .into_iter()
-            .map(|rel| InputFile {
-                abs_path: root.join(&rel),
-                rel_path: rel,
-                problem: None,
-            })
-            .collect();
-        return Ok(Batch {
-            root,
-            kind: BatchKind::Bag,
-            files,
-        });
+        let files = bagit::validate(&root).map_err(|reason| BatchError::RefusedBag { path: path.to_path_buf(), reason })?;
+        let files = files.into_iter().map(|rel| InputFile { abs_path: root.join(&rel), rel_path: rel, problem: None }).collect();
+        return Ok(Batch { root, kind: BatchKind::Bag, files });
     }
     let mut files = Vec::new();
     walk(&root, &root, &mut files).map_err(io)?;
     files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    Ok(Batch {
-        root,
-        kind: BatchKind::Directory,
-        files,
-    })
+    Ok(Batch { root, kind: BatchKind::Directory, files })
 }
 
 /// Every file under `root` (relative, `/`-separated, sorted); symlinks are reported, not followed
@@ -135,11 +106,7 @@ pub fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) -> std::io::Resul
         if ft.is_dir() {
             walk(root, &p, out)?;
         } else if ft.is_file() {
-            out.push(InputFile {
-                rel_path: rel,
-                abs_path: p,
-                problem: None,
-            });
+            out.push(InputFile { rel_path: rel, abs_path: p, problem: None });
         } else if ft.is_symlink() {
             let problem = match fs::canonicalize(&p) {
                 Ok(t) if !t.starts_with(root) => Some(Finding::new(Code::V013, "symbolic link leads outside the batch; not followed")),
@@ -147,11 +114,7 @@ pub fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) -> std::io::Resul
                 Ok(_) => None,
                 Err(_) => Some(Finding::new(Code::V013, "dangling symbolic link")),
             };
-            out.push(InputFile {
-                rel_path: rel,
-                abs_path: p,
-                problem,
-            });
+            out.push(InputFile { rel_path: rel, abs_path: p, problem });
         } else {
             out.push(InputFile {
                 rel_path: rel,

@@ -25,10 +25,10 @@ use crate::validate::findings::Finding;
 /// One record waiting in a pack: where it is, and where its index data sits in the spool.
 pub struct Pending {
     pub path: String,
+    pub row_id: i64,
     pub loc: RecordLocation,
     pub spool_offset: u64,
     pub meta_len: u64,
-    pub narrative_len: u64,
     pub warnings: Vec<Finding>,
 }
 
@@ -59,17 +59,14 @@ impl Committer {
     pub fn start(archive: Archive, run_id: RunId, actor: String, handle: Handle) -> Self {
         let (tx, rx) = sync_channel::<Job>(2);
         let thread = std::thread::spawn(move || run(archive, run_id, actor, handle, rx));
-        Self {
-            tx: Some(tx),
-            thread: Some(thread),
-        }
+        Self { tx: Some(tx), thread: Some(thread) }
     }
 
     /// Queue a pack; fails if the committer has stopped on an error (take it with `finish`).
-    pub fn send(&self, job: Job) -> Result<(), Job> {
+    pub fn send(&self, job: Job) -> Result<(), Box<Job>> {
         match &self.tx {
-            Some(tx) => tx.send(job).map_err(|e| e.0),
-            None => Err(job),
+            Some(tx) => tx.send(job).map_err(|e| Box::new(e.0)),
+            None => Err(Box::new(job)),
         }
     }
 
@@ -78,10 +75,7 @@ impl Committer {
         drop(self.tx.take());
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(r)) => r,
-            _ => Err(IngestError::Io {
-                what: "pack committer".into(),
-                source: std::io::Error::other("committer thread panicked"),
-            }),
+            _ => Err(IngestError::Io { what: "pack committer".into(), source: std::io::Error::other("committer thread panicked") }),
         }
     }
 }
@@ -99,18 +93,11 @@ fn run(archive: Archive, run_id: RunId, actor: String, handle: Handle, rx: Recei
 }
 
 fn read_back_err(key: &ObjectKey, why: impl ToString) -> IngestError {
-    IngestError::ReadBack {
-        key: key.to_string(),
-        why: why.to_string(),
-    }
+    IngestError::ReadBack { key: key.to_string(), why: why.to_string() }
 }
 
 fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: Job, done: &mut Committed) -> Result<(), IngestError> {
-    let Job {
-        pack: finished,
-        pending,
-        spool,
-    } = job;
+    let Job { pack: finished, pending, spool } = job;
     let key = ObjectKey::new(format!("packs/{}/{}.pack", chrono::Utc::now().year(), finished.id))?;
     let (store, index) = (archive.store.clone(), archive.index.clone());
     let created = finished.table.created.clone();
@@ -120,10 +107,7 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
         index.begin_pack(finished.id, key.as_str(), run_id, &created).await?;
         store.put_file(&key, &finished.path).await?;
         // Verify before trusting the write: size, footer and table as written.
-        let info = store
-            .head(&key)
-            .await?
-            .ok_or_else(|| read_back_err(&key, "object missing after put"))?;
+        let info = store.head(&key).await?.ok_or_else(|| read_back_err(&key, "object missing after put"))?;
         if info.size != finished.size {
             return Err(read_back_err(&key, format!("size {} != {}", info.size, finished.size)));
         }
@@ -143,18 +127,9 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
         sp.seek(SeekFrom::Start(p.spool_offset)).map_err(io("read spool"))?;
         let mut m = vec![0u8; p.meta_len as usize];
         sp.read_exact(&mut m).map_err(io("read spool"))?;
-        let mut n = vec![0u8; p.narrative_len as usize];
-        sp.read_exact(&mut n).map_err(io("read spool"))?;
-        let meta: RecordMeta = serde_json::from_slice(&m).map_err(|e| IngestError::Io {
-            what: "decode spool".into(),
-            source: std::io::Error::other(e),
-        })?;
-        let narrative = String::from_utf8(n).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        records.push(NewRecord {
-            meta,
-            location: p.loc.clone(),
-            narrative,
-        });
+        let meta: RecordMeta =
+            serde_json::from_slice(&m).map_err(|e| IngestError::Io { what: "decode spool".into(), source: std::io::Error::other(e) })?;
+        records.push(NewRecord { row_id: p.row_id, meta, location: p.loc.clone() });
     }
     let row = PackRow {
         pack_id: finished.id,

@@ -11,6 +11,7 @@ mod commit;
 mod pipeline;
 mod report;
 mod stage;
+mod text;
 mod worker;
 
 pub use pipeline::{IngestError, IngestOptions, run};

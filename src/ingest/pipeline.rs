@@ -126,15 +126,8 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
     let handle = Handle::current();
     let (files, counts, packs) = tokio::task::spawn_blocking(move || process(&a, batch.files, &ctx, &opts2, handle))
         .await
-        .map_err(|e| IngestError::Io {
-            what: "ingest worker".into(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
-    let status = if counts.quarantined > 0 {
-        "completed-with-findings"
-    } else {
-        "completed"
-    };
+        .map_err(|e| IngestError::Io { what: "ingest worker".into(), source: std::io::Error::other(e.to_string()) })??;
+    let status = if counts.quarantined > 0 { "completed-with-findings" } else { "completed" };
     let report = RunReport {
         run_id,
         source,
@@ -197,14 +190,8 @@ async fn finish(archive: &Archive, row: &mut RunRow, report: &RunReport, actor: 
 
 fn default_source(path: &Path) -> String {
     let p = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = if p.is_file() {
-        p.parent().map(Path::to_path_buf).unwrap_or(p)
-    } else {
-        p
-    };
-    dir.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "unknown".into())
+    let dir = if p.is_file() { p.parent().map(Path::to_path_buf).unwrap_or(p) } else { p };
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "unknown".into())
 }
 
 fn process(
@@ -220,10 +207,7 @@ fn process(
     let (tx, rx) = sync_channel::<Vec<Work>>(workers * 2);
     let cfg = WorkerConfig {
         ctx: ctx.clone(),
-        limits: Limits {
-            max_depth: archive.config.ingest.max_xml_depth,
-            ..Limits::default()
-        },
+        limits: Limits { max_depth: archive.config.ingest.max_xml_depth, ..Limits::default() },
         level: archive.config.pack.compression_level,
         max_size: archive.config.ingest.max_file_size_mib << 20,
     };
@@ -259,8 +243,8 @@ fn process(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let committer = Committer::start(archive.clone(), ctx.run_id, opts.actor.clone(), handle);
-    let mut stage = PackStage::new(archive, committer, ctx.run_id)?;
+    let committer = Committer::start(archive.clone(), ctx.run_id, opts.actor.clone(), handle.clone());
+    let mut stage = PackStage::new(archive, committer, handle, ctx.run_id)?;
     let mut result = Ok(());
     'outer: for works in rx.iter() {
         for w in works {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::commit::{Committed, Committer, Job, Pending};
 use super::pipeline::IngestError;
 use super::report::{Counts, FileOutcome, FileReport};
+use super::text::{RowIds, TextIndexer};
 use super::worker::Work;
 use crate::archive::{Archive, now};
 use crate::ids::{PackId, RecordId};
@@ -34,6 +35,8 @@ struct OpenPack {
 /// The sequential stage between workers and committer.
 pub struct PackStage {
     committer: Committer,
+    text: TextIndexer,
+    row_ids: RowIds,
     open: HashMap<String, OpenPack>,
     seen: HashSet<RecordId>,
     seen_docs: HashMap<String, (RecordId, String)>,
@@ -47,11 +50,18 @@ pub struct PackStage {
 
 impl PackStage {
     /// A stage for one run, with its committer.
-    pub fn new(archive: &Archive, committer: Committer, run_id: crate::ids::RunId) -> Result<Self, IngestError> {
+    pub fn new(
+        archive: &Archive,
+        committer: Committer,
+        handle: tokio::runtime::Handle,
+        run_id: crate::ids::RunId,
+    ) -> Result<Self, IngestError> {
         let tmp = archive.config.tmp_dir();
         fs::create_dir_all(&tmp).map_err(io(format!("create {}", tmp.display())))?;
         Ok(Self {
             committer,
+            text: TextIndexer::start(archive.index.clone(), handle.clone()),
+            row_ids: RowIds::new(archive.index.clone(), handle),
             open: HashMap::new(),
             seen: HashSet::new(),
             seen_docs: HashMap::new(),
@@ -98,13 +108,10 @@ impl PackStage {
             }
         }
         let committed = self.committer.finish();
+        let text = self.text.finish();
         r?;
-        let Committed {
-            files,
-            packs,
-            bytes_archived,
-            bytes_stored,
-        } = committed?;
+        text?;
+        let Committed { files, packs, bytes_archived, bytes_stored } = committed?;
         self.counts.archived = files.len() as u64;
         self.counts.bytes_archived = bytes_archived;
         self.counts.bytes_stored = bytes_stored;
@@ -117,12 +124,7 @@ impl PackStage {
 
     fn duplicate(&mut self, path: String, id: RecordId) {
         self.counts.duplicate += 1;
-        self.files.push(FileReport {
-            path,
-            outcome: FileOutcome::Duplicate,
-            record_id: Some(id),
-            findings: vec![],
-        });
+        self.files.push(FileReport { path, outcome: FileOutcome::Duplicate, record_id: Some(id), findings: vec![] });
     }
 
     fn quarantine(&mut self, path: String, abs: Option<&Path>, id: Option<RecordId>, findings: Vec<Finding>) -> Result<(), IngestError> {
@@ -139,12 +141,7 @@ impl PackStage {
             fs::copy(src, &dst).map_err(io(format!("copy {path} to quarantine")))?;
         }
         self.counts.quarantined += 1;
-        self.files.push(FileReport {
-            path,
-            outcome: FileOutcome::Quarantined,
-            record_id: id,
-            findings,
-        });
+        self.files.push(FileReport { path, outcome: FileOutcome::Quarantined, record_id: id, findings });
         Ok(())
     }
 
@@ -176,23 +173,26 @@ impl PackStage {
             let p = self.open_pack()?;
             self.open.insert(group.clone(), p);
         }
+        let row_id = self.row_ids.next()?;
+        let title = rec.meta.title.clone().unwrap_or_default();
+        if !self.text.send(crate::index::TextRow { row_id, title, body: std::mem::take(&mut rec.narrative) }) {
+            return Err(IngestError::Io {
+                what: "text indexer stopped".into(),
+                source: std::io::Error::other("see the error that follows"),
+            });
+        }
         let Some(op) = self.open.get_mut(&group) else { return Ok(()) };
-        let loc = op.writer.append(&rec).map_err(io("write pack"))?;
-        let meta_json = serde_json::to_vec(&rec.meta).map_err(|e| IngestError::Io {
-            what: "encode metadata".into(),
-            source: std::io::Error::other(e),
-        })?;
+        let (loc, meta_json) = op.writer.append(&rec).map_err(io("write pack"))?;
         op.spool.write_all(&meta_json).map_err(io("write spool"))?;
-        op.spool.write_all(rec.narrative.as_bytes()).map_err(io("write spool"))?;
         op.pending.push(Pending {
             path,
+            row_id,
             loc,
             spool_offset: op.spool_len,
             meta_len: meta_json.len() as u64,
-            narrative_len: rec.narrative.len() as u64,
             warnings: rec.meta.findings.clone(),
         });
-        op.spool_len += (meta_json.len() + rec.narrative.len()) as u64;
+        op.spool_len += meta_json.len() as u64;
         if op.writer.size() >= self.target {
             self.flush(&group)?;
         }
@@ -204,13 +204,7 @@ impl PackStage {
         let writer = PackWriter::create(&self.tmp, id, now()).map_err(io("create pack temp file"))?;
         let spool_path = self.tmp.join(format!("{id}.spool"));
         let spool = BufWriter::new(File::create(&spool_path).map_err(io("create spool"))?);
-        Ok(OpenPack {
-            writer,
-            pending: Vec::new(),
-            spool,
-            spool_path,
-            spool_len: 0,
-        })
+        Ok(OpenPack { writer, pending: Vec::new(), spool, spool_path, spool_len: 0 })
     }
 
     /// Close a pack (fsync) and queue it for storing and indexing.
@@ -221,20 +215,10 @@ impl PackStage {
             let _ = fs::remove_file(&op.spool_path);
             return Ok(());
         }
-        let OpenPack {
-            writer,
-            pending,
-            spool,
-            spool_path,
-            ..
-        } = op;
+        let OpenPack { writer, pending, spool, spool_path, .. } = op;
         drop(spool.into_inner().map_err(|e| e.into_error()).map_err(io("flush spool"))?);
         let pack = writer.finish().map_err(io("finish pack"))?;
-        if let Err(job) = self.committer.send(Job {
-            pack,
-            pending,
-            spool: spool_path,
-        }) {
+        if let Err(job) = self.committer.send(Job { pack, pending, spool: spool_path }) {
             let _ = fs::remove_file(&job.pack.path);
             let _ = fs::remove_file(&job.spool);
             // The committer stopped on an error; `finish` reports it.

@@ -30,12 +30,7 @@ pub enum Work {
     /// The same bytes are already archived.
     Duplicate { path: String, id: RecordId },
     /// Not archivable; `abs` is the file to keep in quarantine (when it may be read).
-    Quarantine {
-        path: String,
-        abs: Option<PathBuf>,
-        id: Option<RecordId>,
-        findings: Vec<Finding>,
-    },
+    Quarantine { path: String, abs: Option<PathBuf>, id: Option<RecordId>, findings: Vec<Finding> },
     /// The run cannot go on.
     Fatal(IngestError),
 }
@@ -51,16 +46,8 @@ pub struct WorkerConfig {
 
 enum Step {
     Done(Work),
-    Validated {
-        path: String,
-        rec: Box<ValidatedRecord>,
-    },
-    Refused {
-        path: String,
-        abs: PathBuf,
-        id: RecordId,
-        findings: Vec<Finding>,
-    },
+    Validated { path: String, rec: Box<ValidatedRecord> },
+    Refused { path: String, abs: PathBuf, id: RecordId, findings: Vec<Finding> },
 }
 
 /// Process a chunk of inputs.
@@ -91,12 +78,7 @@ pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Inde
             Step::Refused { path, abs, id, findings } => match lookups.next() {
                 // Bytes archived earlier stay duplicates even if today's rules refuse them.
                 Some(l) if l.exists => Work::Duplicate { path, id },
-                _ => Work::Quarantine {
-                    path,
-                    abs: Some(abs),
-                    id: Some(id),
-                    findings,
-                },
+                _ => Work::Quarantine { path, abs: Some(abs), id: Some(id), findings },
             },
             Step::Validated { path, mut rec } => {
                 let id = rec.meta().record_id;
@@ -112,10 +94,7 @@ pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Inde
                 }
                 match pack::compress(*rec, cfg.level) {
                     Ok(rec) => Work::Ready { path, rec: Box::new(rec) },
-                    Err(e) => Work::Fatal(IngestError::Io {
-                        what: format!("compress {path}"),
-                        source: e,
-                    }),
+                    Err(e) => Work::Fatal(IngestError::Io { what: format!("compress {path}"), source: e }),
                 }
             }
         })
@@ -124,14 +103,8 @@ pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Inde
 
 fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Step {
     let path = file.rel_path;
-    let quarantine = |abs: Option<PathBuf>, f: Finding| {
-        Step::Done(Work::Quarantine {
-            path: path.clone(),
-            abs,
-            id: None,
-            findings: vec![f],
-        })
-    };
+    let quarantine =
+        |abs: Option<PathBuf>, f: Finding| Step::Done(Work::Quarantine { path: path.clone(), abs, id: None, findings: vec![f] });
     if let Some(p) = file.problem {
         return quarantine(None, p);
     }
@@ -140,10 +113,7 @@ fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Step {
         Err(e) => return quarantine(None, Finding::new(Code::V013, format!("cannot read: {}", e.kind()))),
     };
     if size > cfg.max_size {
-        let f = Finding::new(
-            Code::V012,
-            format!("{size} bytes is over the {}-byte limit (ingest.max_file_size_mib)", cfg.max_size),
-        );
+        let f = Finding::new(Code::V012, format!("{size} bytes is over the {}-byte limit (ingest.max_file_size_mib)", cfg.max_size));
         return quarantine(Some(file.abs_path), f);
     }
     let bytes = match fs::read(&file.abs_path) {
@@ -154,29 +124,11 @@ fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Step {
     let doc = match cda::read(&bytes, cfg.limits) {
         Ok(d) => d,
         Err(f) => {
-            return Step::Refused {
-                path,
-                abs: file.abs_path,
-                id,
-                findings: vec![f],
-            };
+            return Step::Refused { path, abs: file.abs_path, id, findings: vec![f] };
         }
     };
-    match validate::validate(
-        IngestedRecord {
-            rel_path: path.clone(),
-            bytes,
-            record_id: id,
-        },
-        doc,
-        &cfg.ctx,
-    ) {
+    match validate::validate(IngestedRecord { rel_path: path.clone(), bytes, record_id: id }, doc, &cfg.ctx) {
         Ok(v) => Step::Validated { path, rec: Box::new(v) },
-        Err(findings) => Step::Refused {
-            path,
-            abs: file.abs_path,
-            id,
-            findings,
-        },
+        Err(findings) => Step::Refused { path, abs: file.abs_path, id, findings },
     }
 }

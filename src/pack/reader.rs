@@ -66,10 +66,7 @@ pub fn decode_table(frame: &[u8], footer: &Footer) -> Result<PackTable, PackErro
 
 /// Decode and check a metadata frame against its table entry.
 pub fn decode_meta(frame: &[u8], loc: &RecordLocation) -> Result<RecordMeta, PackError> {
-    let err = |why: String| PackError::Meta {
-        record: loc.record_id.to_string(),
-        why,
-    };
+    let err = |why: String| PackError::Meta { record: loc.record_id.to_string(), why };
     if Sha256::of(frame) != loc.meta_sha256 {
         return Err(err("digest mismatch".into()));
     }

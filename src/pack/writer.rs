@@ -29,12 +29,7 @@ pub struct CompressedRecord {
 pub fn compress(v: ValidatedRecord, level: i32) -> io::Result<CompressedRecord> {
     let (frame, stored_sha256) = compress_record(v.bytes(), level)?;
     let (meta, _bytes, narrative) = v.into_parts();
-    Ok(CompressedRecord {
-        meta,
-        frame,
-        stored_sha256,
-        narrative,
-    })
+    Ok(CompressedRecord { meta, frame, stored_sha256, narrative })
 }
 
 /// Compress original bytes into one zstd frame with content size and checksum.
@@ -89,13 +84,7 @@ impl PackWriter {
     pub fn create(dir: &Path, id: PackId, created: String) -> io::Result<Self> {
         let path = dir.join(format!("{id}.pack.tmp"));
         let f = File::create(&path)?;
-        Ok(Self {
-            id,
-            path,
-            out: HashingWriter::new(BufWriter::with_capacity(64 << 10, f)),
-            records: Vec::new(),
-            created,
-        })
+        Ok(Self { id, path, out: HashingWriter::new(BufWriter::with_capacity(64 << 10, f)), records: Vec::new(), created })
     }
 
     /// Bytes written so far.
@@ -118,8 +107,8 @@ impl PackWriter {
         self.id
     }
 
-    /// Append one record; returns where it went.
-    pub fn append(&mut self, rec: &CompressedRecord) -> io::Result<RecordLocation> {
+    /// Append one record; returns where it went and its metadata JSON.
+    pub fn append(&mut self, rec: &CompressedRecord) -> io::Result<(RecordLocation, Vec<u8>)> {
         let meta_json = serde_json::to_vec(&rec.meta).map_err(io::Error::other)?;
         let meta_frame = format::skippable(format::MAGIC_META, &meta_json);
         let meta_offset = self.out.written();
@@ -138,7 +127,7 @@ impl PackWriter {
             dict_id: 0,
         };
         self.records.push(loc.clone());
-        Ok(loc)
+        Ok((loc, meta_json))
     }
 
     /// Whether a record is already in this pack.
@@ -157,23 +146,13 @@ impl PackWriter {
         };
         let json = serde_json::to_vec(&table).map_err(io::Error::other)?;
         let frame = format::skippable(format::MAGIC_TABLE, &json);
-        let footer = Footer {
-            table_offset: self.out.written(),
-            table_len: frame.len() as u64,
-            table_sha256: Sha256::of(&frame),
-        };
+        let footer = Footer { table_offset: self.out.written(), table_len: frame.len() as u64, table_sha256: Sha256::of(&frame) };
         self.out.write_all(&frame)?;
         self.out.write_all(&footer.encode())?;
         let (buf, sha256, size) = self.out.finish();
         let f = buf.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        Ok(FinishedPack {
-            id: self.id,
-            path: self.path,
-            size,
-            sha256,
-            table,
-        })
+        Ok(FinishedPack { id: self.id, path: self.path, size, sha256, table })
     }
 
     /// Give up on this pack and delete its temp file.

@@ -84,9 +84,7 @@ pub struct Facts {
 /// Add whole years; 29 February moves forward to 1 March, never back (never early).
 pub fn add_years(d: NaiveDate, years: i32) -> NaiveDate {
     let y = d.year() + years;
-    NaiveDate::from_ymd_opt(y, d.month(), d.day())
-        .or_else(|| NaiveDate::from_ymd_opt(y, 3, 1))
-        .unwrap_or(NaiveDate::MAX)
+    NaiveDate::from_ymd_opt(y, d.month(), d.day()).or_else(|| NaiveDate::from_ymd_opt(y, 3, 1)).unwrap_or(NaiveDate::MAX)
 }
 
 /// Evaluate the built-in rules.
@@ -105,9 +103,7 @@ pub fn evaluate(f: &Facts, today: NaiveDate) -> Retention {
     {
         return mk(
             "kanta-class-unknown",
-            Disposal::Undetermined {
-                missing: format!("a rule for retentionPeriodClass code {c:?}"),
-            },
+            Disposal::Undetermined { missing: format!("a rule for retentionPeriodClass code {c:?}") },
             renewal,
         );
     }
@@ -126,13 +122,7 @@ pub fn evaluate(f: &Facts, today: NaiveDate) -> Retention {
             let d = add_years(birth, 120);
             mk("fi-patient-default", Disposal::Date { date: d.to_string() }, d.min(renewal))
         }
-        (None, None) => mk(
-            "fi-patient-default",
-            Disposal::Undetermined {
-                missing: "birth or death date".into(),
-            },
-            renewal,
-        ),
+        (None, None) => mk("fi-patient-default", Disposal::Undetermined { missing: "birth or death date".into() }, renewal),
     }
 }
 
@@ -147,33 +137,12 @@ mod tests {
     #[test]
     fn starter_rules() {
         let today = d("2026-11-25");
-        let living = evaluate(
-            &Facts {
-                birth_date: Some(d("1950-03-01")),
-                birth_from_hetu: true,
-                ..Default::default()
-            },
-            today,
-        );
+        let living = evaluate(&Facts { birth_date: Some(d("1950-03-01")), birth_from_hetu: true, ..Default::default() }, today);
         assert_eq!(living.disposal, Disposal::Date { date: "2070-03-01".into() });
         assert_eq!(living.lock_horizon, "2038-11-25", "a living patient could die today");
-        let sample = evaluate(
-            &Facts {
-                birth_date: Some(d("1950-03-18")),
-                birth_from_hetu: true,
-                ..Default::default()
-            },
-            today,
-        );
+        let sample = evaluate(&Facts { birth_date: Some(d("1950-03-18")), birth_from_hetu: true, ..Default::default() }, today);
         assert_eq!(sample.disposal, Disposal::Permanent);
-        let unknown = evaluate(
-            &Facts {
-                kanta_class: Some("99".into()),
-                birth_date: Some(d("1950-03-01")),
-                ..Default::default()
-            },
-            today,
-        );
+        let unknown = evaluate(&Facts { kanta_class: Some("99".into()), birth_date: Some(d("1950-03-01")), ..Default::default() }, today);
         assert!(matches!(unknown.disposal, Disposal::Undetermined { .. }));
         let none = evaluate(&Facts::default(), today);
         assert!(matches!(none.disposal, Disposal::Undetermined { .. }));

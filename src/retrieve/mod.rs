@@ -4,9 +4,10 @@
 
 use crate::archive::{Archive, ArchiveError, now};
 use crate::ids::RecordId;
-use crate::index::{Hit, IndexedRecord, SearchQuery};
+use crate::index::{Hit, Located, SearchQuery};
 use crate::ledger::{self, NewEvent};
 use crate::pack;
+use crate::record::RecordMeta;
 use crate::store::ObjectKey;
 
 /// Who is asking, and why. Required for every read of personal data.
@@ -63,6 +64,25 @@ impl From<crate::store::StoreError> for RetrieveError {
     }
 }
 
+/// A record: its metadata (read and verified from the pack) and where it is.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Record {
+    /// Metadata, from the record's metadata frame.
+    pub meta: RecordMeta,
+    /// Where it is.
+    #[serde(flatten)]
+    pub at: Located,
+}
+
+/// Load a record's metadata from its pack (checked against the metadata digest).
+pub async fn load(archive: &Archive, rid: RecordId) -> Result<Record, RetrieveError> {
+    let at = archive.index.locate(&rid).await?.ok_or_else(|| RetrieveError::NotFound(rid.to_string()))?;
+    let key = ObjectKey::new(at.pack_key.clone())?;
+    let frame = archive.store.get_range(&key, at.location.meta_offset, at.location.meta_len).await?;
+    let meta = pack::decode_meta(&frame, &at.location).map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
+    Ok(Record { meta, at })
+}
+
 /// Resolve a user-given id (full digest, 8+ character digest prefix, or document id).
 pub async fn resolve(archive: &Archive, id: &str) -> Result<RecordId, RetrieveError> {
     let ids = archive.index.resolve(id).await?;
@@ -88,47 +108,26 @@ async fn log(archive: &Archive, access: &Access, event_type: &str, object: Strin
 }
 
 /// A record's metadata, logged as an access.
-pub async fn show(archive: &Archive, id: &str, access: &Access) -> Result<IndexedRecord, RetrieveError> {
+pub async fn show(archive: &Archive, id: &str, access: &Access) -> Result<Record, RetrieveError> {
     let rid = resolve(archive, id).await?;
-    let rec = archive
-        .index
-        .record(&rid)
-        .await?
-        .ok_or_else(|| RetrieveError::NotFound(id.to_string()))?;
-    log(
-        archive,
-        access,
-        ledger::ACCESS,
-        rid.to_string(),
-        serde_json::json!({ "action": "show", "subject": rec.meta.subject }),
-    )
-    .await?;
+    let rec = load(archive, rid).await?;
+    log(archive, access, ledger::ACCESS, rid.to_string(), serde_json::json!({ "action": "show", "subject": rec.meta.subject })).await?;
     Ok(rec)
 }
 
 /// The verified original bytes of a record, logged as a dissemination.
-pub async fn get(archive: &Archive, id: &str, access: &Access) -> Result<(IndexedRecord, Vec<u8>), RetrieveError> {
+pub async fn get(archive: &Archive, id: &str, access: &Access) -> Result<(Record, Vec<u8>), RetrieveError> {
     let rid = resolve(archive, id).await?;
-    let rec = archive
-        .index
-        .record(&rid)
-        .await?
-        .ok_or_else(|| RetrieveError::NotFound(id.to_string()))?;
-    let key = ObjectKey::new(rec.pack_key.clone())?;
-    let frame = archive
-        .store
-        .get_range(&key, rec.location.data_offset, rec.location.data_len)
-        .await?;
-    let bytes = pack::decompress_frame(&frame, &rec.location).map_err(|e| RetrieveError::Damaged {
-        record: rid,
-        why: e.to_string(),
-    })?;
+    let rec = load(archive, rid).await?;
+    let key = ObjectKey::new(rec.at.pack_key.clone())?;
+    let frame = archive.store.get_range(&key, rec.at.location.data_offset, rec.at.location.data_len).await?;
+    let bytes = pack::decompress_frame(&frame, &rec.at.location).map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
     log(
         archive,
         access,
         ledger::DISSEMINATION,
         rid.to_string(),
-        serde_json::json!({ "action": "get", "subject": rec.meta.subject, "pack": rec.pack_id, "bytes": bytes.len() }),
+        serde_json::json!({ "action": "get", "subject": rec.meta.subject, "pack": rec.at.pack_id, "bytes": bytes.len() }),
     )
     .await?;
     Ok((rec, bytes))

@@ -18,10 +18,7 @@ pub struct LocalStore {
 }
 
 fn io_err(key: impl ToString) -> impl FnOnce(io::Error) -> StoreError {
-    move |source| StoreError::Io {
-        key: key.to_string(),
-        source,
-    }
+    move |source| StoreError::Io { key: key.to_string(), source }
 }
 
 /// fsync a directory so that a rename or link in it is durable.
@@ -105,12 +102,7 @@ impl LocalStore {
         };
         let size = f.metadata().map_err(io_err(key))?.len();
         if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(StoreError::Range {
-                key: key.clone(),
-                offset,
-                len,
-                size,
-            });
+            return Err(StoreError::Range { key: key.clone(), offset, len, size });
         }
         f.seek(SeekFrom::Start(offset)).map_err(io_err(key))?;
         let mut buf = vec![0u8; len as usize];
@@ -154,12 +146,7 @@ impl LocalStore {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(StoreError::Io {
-            key: "task".into(),
-            source: io::Error::other(e),
-        })
-    })
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(StoreError::Io { key: "task".into(), source: io::Error::other(e) }))
 }
 
 #[async_trait]
@@ -185,10 +172,7 @@ impl ObjectStore for LocalStore {
 
     async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StoreError> {
         match fs::metadata(self.path(key)) {
-            Ok(m) if m.is_file() => Ok(Some(ObjectInfo {
-                key: key.clone(),
-                size: m.len(),
-            })),
+            Ok(m) if m.is_file() => Ok(Some(ObjectInfo { key: key.clone(), size: m.len() })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(key)(e)),
@@ -212,9 +196,7 @@ impl ObjectStore for LocalStore {
     async fn health(&self) -> Result<(), StoreError> {
         let k = ObjectKey::new(format!(".tmp/health-{}", ulid::Ulid::new()))?;
         let p = self.path(&k);
-        fs::write(&p, b"ok")
-            .and_then(|_| fs::remove_file(&p))
-            .map_err(io_err(self.root.display()))
+        fs::write(&p, b"ok").and_then(|_| fs::remove_file(&p)).map_err(io_err(self.root.display()))
     }
 }
 

@@ -26,11 +26,7 @@ impl ObjectKey {
             && !key.starts_with('/')
             && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
             && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
-        if ok {
-            Ok(Self(key))
-        } else {
-            Err(StoreError::BadKey(key.chars().take(100).collect()))
-        }
+        if ok { Ok(Self(key)) } else { Err(StoreError::BadKey(key.chars().take(100).collect())) }
     }
     /// The key text.
     pub fn as_str(&self) -> &str {

@@ -142,12 +142,7 @@ pub struct Finding {
 impl Finding {
     /// A finding with the code's default severity.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            severity: code.severity(),
-            message: message.into(),
-            location: None,
-        }
+        Self { code, severity: code.severity(), message: message.into(), location: None }
     }
     /// Attach a location.
     pub fn at(mut self, location: impl Into<String>) -> Self {

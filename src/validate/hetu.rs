@@ -54,11 +54,7 @@ pub fn parse(value: &str) -> Result<Hetu, HetuProblem> {
     }
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
         let s = &value[r];
-        if s.bytes().all(|c| c.is_ascii_digit()) {
-            s.parse().ok()
-        } else {
-            None
-        }
+        if s.bytes().all(|c| c.is_ascii_digit()) { s.parse().ok() } else { None }
     };
     let (Some(dd), Some(mm), Some(yy), Some(zzz)) = (digits(0..2), digits(2..4), digits(4..6), digits(7..10)) else {
         return Err(HetuProblem::Malformed("date and individual number must be digits"));
@@ -77,11 +73,7 @@ pub fn parse(value: &str) -> Result<Hetu, HetuProblem> {
     if expected != found {
         return Err(HetuProblem::CheckCharacter { expected, found });
     }
-    Ok(Hetu {
-        value: value.to_string(),
-        birth_date,
-        is_temporary: zzz >= 900,
-    })
+    Ok(Hetu { value: value.to_string(), birth_date, is_temporary: zzz >= 900 })
 }
 
 #[cfg(test)]
@@ -93,10 +85,7 @@ mod tests {
         for v in ["131052-308T", "010594Y9032", "020516C903K", "010181-900C"] {
             parse(v).unwrap_or_else(|e| panic!("{v}: {e:?}"));
         }
-        assert_eq!(
-            parse("020516C903K").unwrap().birth_date,
-            NaiveDate::from_ymd_opt(2016, 5, 2).unwrap()
-        );
+        assert_eq!(parse("020516C903K").unwrap().birth_date, NaiveDate::from_ymd_opt(2016, 5, 2).unwrap());
     }
 
     #[test]
@@ -135,10 +124,7 @@ mod tests {
     fn impossible_dates_and_leap_days() {
         let q = check_char(290200999);
         assert!(parse(&format!("290200A999{q}")).is_ok(), "2000 is a leap year");
-        assert!(
-            matches!(parse(&format!("290200-999{q}")), Err(HetuProblem::Malformed(_))),
-            "1900 is not"
-        );
+        assert!(matches!(parse(&format!("290200-999{q}")), Err(HetuProblem::Malformed(_))), "1900 is not");
         assert!(matches!(parse("310490-999W"), Err(HetuProblem::Malformed(_))));
         assert!(matches!(parse("31049"), Err(HetuProblem::Malformed(_))));
         assert!(matches!(parse("ää0490-999W"), Err(HetuProblem::Malformed(_))));

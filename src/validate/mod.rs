@@ -141,11 +141,7 @@ pub fn parse_ts(v: &str) -> Option<Ts> {
     if let Some(z) = zone {
         iso += z;
     }
-    Ok::<_, ()>(Ts {
-        iso,
-        date: (digits.len() >= 8).then_some(date),
-    })
-    .ok()
+    Ok::<_, ()>(Ts { iso, date: (digits.len() >= 8).then_some(date) }).ok()
 }
 
 /// Validate a parsed CDA document. `Err` carries every finding (at least one error).
@@ -177,10 +173,7 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
         None => None,
     };
     let birth_ts = h.birth_time.as_deref().and_then(|v| ts_or_finding(v, "patient/birthTime", &mut f));
-    let service = h
-        .service_event_time
-        .as_deref()
-        .and_then(|v| ts_or_finding(v, "encompassingEncounter/effectiveTime", &mut f));
+    let service = h.service_event_time.as_deref().and_then(|v| ts_or_finding(v, "encompassingEncounter/effectiveTime", &mut f));
 
     // Subject ids: every henkilötunnus is checked; the first id is the primary subject.
     let hetu_sev = match ctx.invalid_hetu {
@@ -201,11 +194,7 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
         }
         let loc = format!("recordTarget/patientRole/id[{}]", i + 1);
         match s.extension.as_deref().map(hetu::parse) {
-            None => f.push(
-                Finding::new(Code::V006, "henkilötunnus id has no extension")
-                    .at(loc)
-                    .with_severity(hetu_sev),
-            ),
+            None => f.push(Finding::new(Code::V006, "henkilötunnus id has no extension").at(loc).with_severity(hetu_sev)),
             Some(Ok(ok)) => hetu_birth = hetu_birth.or(Some(ok.birth_date)),
             Some(Err(hetu::HetuProblem::Malformed(why))) => f.push(Finding::new(Code::V006, why).at(loc).with_severity(hetu_sev)),
             Some(Err(hetu::HetuProblem::CheckCharacter { expected, found })) => {
@@ -226,32 +215,21 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
     }
     let birth_date = hetu_birth.or(birth_ts.as_ref().and_then(|t| t.date));
     let retention = retention::evaluate(
-        &Facts {
-            kanta_class: h.local.retention_period_class.clone(),
-            birth_date,
-            birth_from_hetu: hetu_birth.is_some(),
-            death_date: None,
-        },
+        &Facts { kanta_class: h.local.retention_period_class.clone(), birth_date, birth_from_hetu: hetu_birth.is_some(), death_date: None },
         ctx.today,
     );
     if let Some(c) = h.local.retention_period_class.as_deref()
         && retention.rule_id == "kanta-class-unknown"
     {
         f.push(
-            Finding::new(
-                Code::V011,
-                format!("retentionPeriodClass {c:?} has no rule; retention undetermined"),
-            )
-            .at("hl7fi:localHeader/retentionPeriodClass"),
+            Finding::new(Code::V011, format!("retentionPeriodClass {c:?} has no rule; retention undetermined"))
+                .at("hl7fi:localHeader/retentionPeriodClass"),
         );
     }
     if f.iter().any(|x| x.severity == Severity::Error) {
         return Err(f);
     }
-    let subject = h.subject_ids.first().map(|s| SubjectId {
-        root: s.root.clone(),
-        value: s.extension.clone().unwrap_or_default(),
-    });
+    let subject = h.subject_ids.first().map(|s| SubjectId { root: s.root.clone(), value: s.extension.clone().unwrap_or_default() });
     let meta = RecordMeta {
         meta_version: META_VERSION,
         record_id: input.record_id,
@@ -277,11 +255,7 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
         findings: f,
         cda: Some(doc.header),
     };
-    Ok(ValidatedRecord {
-        meta,
-        bytes: input.bytes,
-        narrative: doc.narrative,
-    })
+    Ok(ValidatedRecord { meta, bytes: input.bytes, narrative: doc.narrative })
 }
 
 fn ts_or_finding(v: &str, loc: &str, f: &mut Vec<Finding>) -> Option<Ts> {
@@ -302,15 +276,7 @@ mod tests {
         assert_eq!(parse_ts("20160803092422+0300").unwrap().iso, "2016-08-03T09:24:22+0300");
         assert_eq!(parse_ts("1975").unwrap().iso, "1975");
         assert_eq!(parse_ts("19750705").unwrap().date, NaiveDate::from_ymd_opt(1975, 7, 5));
-        for bad in [
-            "",
-            "2016-08-03",
-            "20161303",
-            "20160230",
-            "2016080309242",
-            "20160803092422+03",
-            "201608030961",
-        ] {
+        for bad in ["", "2016-08-03", "20161303", "20160230", "2016080309242", "20160803092422+03", "201608030961"] {
             assert!(parse_ts(bad).is_none(), "{bad}");
         }
     }

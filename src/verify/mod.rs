@@ -90,12 +90,7 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     fn add(&mut self, code: ACode, object: Option<String>, records: Vec<RecordId>, message: impl Into<String>) {
-        self.findings.push(AuditFinding {
-            code,
-            message: message.into(),
-            object,
-            records,
-        });
+        self.findings.push(AuditFinding { code, message: message.into(), object, records });
     }
 }
 
@@ -161,41 +156,19 @@ async fn verify_pack(archive: &Archive, p: &PackRow, r: &mut VerifyReport) -> Re
     }
     r.bytes_read += info.size;
     if info.size != p.size {
-        r.add(
-            ACode::A002,
-            Some(p.key.clone()),
-            all.clone(),
-            format!("pack is {} bytes, the index recorded {}", info.size, p.size),
-        );
+        r.add(ACode::A002, Some(p.key.clone()), all.clone(), format!("pack is {} bytes, the index recorded {}", info.size, p.size));
     } else if h.finish() != p.sha256 {
-        r.add(
-            ACode::A007,
-            Some(p.key.clone()),
-            vec![],
-            "pack bytes differ from the digest recorded at ingest (records checked below)",
-        );
+        r.add(ACode::A007, Some(p.key.clone()), vec![], "pack bytes differ from the digest recorded at ingest (records checked below)");
     }
     let footer = if info.size >= FOOTER_LEN as u64 {
-        let tail = archive
-            .store
-            .get_range(&key, info.size - FOOTER_LEN as u64, FOOTER_LEN as u64)
-            .await?;
+        let tail = archive.store.get_range(&key, info.size - FOOTER_LEN as u64, FOOTER_LEN as u64).await?;
         pack::decode_footer(&tail, info.size).ok()
     } else {
         None
     };
     let Some(footer) = footer else {
-        if !r
-            .findings
-            .iter()
-            .any(|f| f.code == ACode::A002 && f.object.as_deref() == Some(&p.key))
-        {
-            r.add(
-                ACode::A002,
-                Some(p.key.clone()),
-                all,
-                "pack footer is missing or damaged (truncated?)",
-            );
+        if !r.findings.iter().any(|f| f.code == ACode::A002 && f.object.as_deref() == Some(&p.key)) {
+            r.add(ACode::A002, Some(p.key.clone()), all, "pack footer is missing or damaged (truncated?)");
         }
         return Ok(());
     };
@@ -261,12 +234,7 @@ async fn verify_ledger(archive: &Archive, r: &mut VerifyReport) -> Result<(), Ar
                     );
                 }
             }
-            Err(e) => r.add(
-                ACode::A010,
-                Some(o.key.to_string()),
-                vec![],
-                format!("segment does not decode: {e}"),
-            ),
+            Err(e) => r.add(ACode::A010, Some(o.key.to_string()), vec![], format!("segment does not decode: {e}")),
         }
     }
     Ok(())

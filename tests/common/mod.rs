@@ -12,10 +12,7 @@ pub fn root() -> PathBuf {
 /// `../shared/data`; the tests fail (never skip) without it.
 pub fn shared() -> PathBuf {
     let p = root().join("../shared/data");
-    assert!(
-        p.join("cda").is_dir(),
-        "../shared/data is missing: the public test documents must be beside the project"
-    );
+    assert!(p.join("cda").is_dir(), "../shared/data is missing: the public test documents must be beside the project");
     p
 }
 
@@ -26,9 +23,7 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        Self { dir: tempfile::tempdir().expect("tempdir") }
     }
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -54,11 +49,7 @@ impl Env {
         a.extend_from_slice(args);
         let o = self.run(&a);
         let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{args:?}: not JSON ({e}): {}\nstderr: {}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
+            panic!("{args:?}: not JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
         });
         (o.status.code().unwrap_or(-1), v)
     }
@@ -67,14 +58,7 @@ impl Env {
     }
     /// Open the archive through the library (for assertions on the ledger and index).
     pub async fn archive(&self) -> arkisto::archive::Archive {
-        let cfg = arkisto::config::Config::load(
-            None,
-            vec![],
-            &arkisto::config::Flags {
-                data_dir: Some(self.data()),
-            },
-        )
-        .expect("config");
+        let cfg = arkisto::config::Config::load(None, vec![], &arkisto::config::Flags { data_dir: Some(self.data()) }).expect("config");
         arkisto::archive::Archive::open(cfg).await.expect("open archive")
     }
 }
@@ -90,10 +74,7 @@ pub fn outcomes(report: &serde_json::Value) -> std::collections::BTreeMap<String
                 .as_array()
                 .map(|a| a.iter().map(|x| x["code"].as_str().unwrap_or("").to_string()).collect())
                 .unwrap_or_default();
-            (
-                f["path"].as_str().unwrap_or("").to_string(),
-                (f["outcome"].as_str().unwrap_or("").to_string(), codes),
-            )
+            (f["path"].as_str().unwrap_or("").to_string(), (f["outcome"].as_str().unwrap_or("").to_string(), codes))
         })
         .collect()
 }
