@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Sha256;
-use crate::formats::cda::CdaHeader;
+use crate::formats::cda::LocalHeader;
 use crate::ids::{DocumentId, RecordId, RunId, SubjectId};
 use crate::retention::Retention;
 use crate::validate::findings::Finding;
@@ -60,9 +60,10 @@ pub struct RecordMeta {
     /// Warnings found at ingest (errors never reach a pack).
     #[serde(default)]
     pub findings: Vec<Finding>,
-    /// The full extracted CDA header, for re-derivation.
+    /// The Finnish `hl7fi:localHeader` fields (the inputs of retention classification).
+    /// Everything else in the header can be re-read from the record's own bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cda: Option<CdaHeader>,
+    pub local_header: Option<LocalHeader>,
 }
 
 /// Where a record's frames sit in its pack, and their digests (one pack-table entry).

@@ -36,6 +36,25 @@ pub fn skippable(magic: u32, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Largest JSON a metadata frame may decompress to (a guard against damaged or hostile packs).
+pub const MAX_META_JSON: usize = 4 << 20;
+/// Largest JSON a table frame may decompress to.
+pub const MAX_TABLE_JSON: usize = 512 << 20;
+
+/// A skippable frame whose payload is one zstd frame holding `json`.
+pub fn json_frame(magic: u32, json: &[u8]) -> std::io::Result<Vec<u8>> {
+    Ok(skippable(magic, &zstd::bulk::compress(json, 3)?))
+}
+
+/// The JSON inside a skippable frame written by [`json_frame`], at most `max` bytes.
+pub fn parse_json_frame(magic: u32, frame: &[u8], max: usize) -> Option<Vec<u8>> {
+    let payload = parse_skippable(magic, frame)?;
+    let mut out = Vec::new();
+    let d = zstd::stream::read::Decoder::with_buffer(payload).ok()?.single_frame();
+    std::io::Read::read_to_end(&mut std::io::Read::take(d, max as u64 + 1), &mut out).ok()?;
+    (out.len() <= max).then_some(out)
+}
+
 /// Decode a skippable frame with the expected magic; returns its payload.
 pub fn parse_skippable(magic: u32, frame: &[u8]) -> Option<&[u8]> {
     let (head, payload) = frame.split_at_checked(8)?;

@@ -56,8 +56,9 @@ pub fn decode_table(frame: &[u8], footer: &Footer) -> Result<PackTable, PackErro
     if Sha256::of(frame) != footer.table_sha256 {
         return Err(PackError::Table("digest mismatch".into()));
     }
-    let json = format::parse_skippable(format::MAGIC_TABLE, frame).ok_or_else(|| PackError::Table("not a table frame".into()))?;
-    let t: PackTable = serde_json::from_slice(json).map_err(|e| PackError::Table(e.to_string()))?;
+    let json = format::parse_json_frame(format::MAGIC_TABLE, frame, format::MAX_TABLE_JSON)
+        .ok_or_else(|| PackError::Table("not a table frame".into()))?;
+    let t: PackTable = serde_json::from_slice(&json).map_err(|e| PackError::Table(e.to_string()))?;
     if t.format != format::FORMAT_NAME || t.version != format::FORMAT_VERSION {
         return Err(PackError::Table(format!("unknown format {} v{}", t.format, t.version)));
     }
@@ -70,8 +71,9 @@ pub fn decode_meta(frame: &[u8], loc: &RecordLocation) -> Result<RecordMeta, Pac
     if Sha256::of(frame) != loc.meta_sha256 {
         return Err(err("digest mismatch".into()));
     }
-    let json = format::parse_skippable(format::MAGIC_META, frame).ok_or_else(|| err("not a metadata frame".into()))?;
-    let m: RecordMeta = serde_json::from_slice(json).map_err(|e| err(e.to_string()))?;
+    let json =
+        format::parse_json_frame(format::MAGIC_META, frame, format::MAX_META_JSON).ok_or_else(|| err("not a metadata frame".into()))?;
+    let m: RecordMeta = serde_json::from_slice(&json).map_err(|e| err(e.to_string()))?;
     if m.record_id != loc.record_id {
         return Err(err("metadata names another record".into()));
     }

@@ -110,7 +110,7 @@ impl PackWriter {
     /// Append one record; returns where it went and its metadata JSON.
     pub fn append(&mut self, rec: &CompressedRecord) -> io::Result<(RecordLocation, Vec<u8>)> {
         let meta_json = serde_json::to_vec(&rec.meta).map_err(io::Error::other)?;
-        let meta_frame = format::skippable(format::MAGIC_META, &meta_json);
+        let meta_frame = format::json_frame(format::MAGIC_META, &meta_json)?;
         let meta_offset = self.out.written();
         self.out.write_all(&meta_frame)?;
         let data_offset = self.out.written();
@@ -145,7 +145,7 @@ impl PackWriter {
             records: std::mem::take(&mut self.records),
         };
         let json = serde_json::to_vec(&table).map_err(io::Error::other)?;
-        let frame = format::skippable(format::MAGIC_TABLE, &json);
+        let frame = format::json_frame(format::MAGIC_TABLE, &json)?;
         let footer = Footer { table_offset: self.out.written(), table_len: frame.len() as u64, table_sha256: Sha256::of(&frame) };
         self.out.write_all(&frame)?;
         self.out.write_all(&footer.encode())?;

@@ -253,7 +253,7 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
         ingested_at: ctx.now.clone(),
         retention,
         findings: f,
-        cda: Some(doc.header),
+        local_header: Some(doc.header.local).filter(|l| *l != Default::default()),
     };
     Ok(ValidatedRecord { meta, bytes: input.bytes, narrative: doc.narrative })
 }
