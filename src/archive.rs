@@ -37,6 +37,8 @@ pub struct Archive {
     pub store: Arc<dyn ObjectStore>,
     /// Index (derived).
     pub index: Arc<dyn Index>,
+    /// Dictionaries loaded for reading.
+    pub dicts: Arc<crate::dict::DictCache>,
 }
 
 /// Now, as RFC 3339 UTC with seconds.
@@ -51,7 +53,7 @@ impl Archive {
             .map_err(|source| ArchiveError::Io { what: format!("create {}", config.data_dir.display()), source })?;
         let store = Arc::new(LocalStore::open(config.store_dir())?);
         let index = Arc::new(SqliteIndex::open(&config.index_path()).await?);
-        Ok(Self { config, store, index })
+        Ok(Self { config, store, index, dicts: Default::default() })
     }
 
     /// Undo the traces of an interrupted ingest: a pack stored but never indexed is removed
@@ -70,6 +72,16 @@ impl Archive {
             }
         }
         Ok(pending.len())
+    }
+
+    /// The dictionary a record's frame needs, checked against the digest the index recorded.
+    pub async fn dict_for(&self, loc: &crate::record::RecordLocation) -> Result<Option<Arc<Vec<u8>>>, crate::dict::DictError> {
+        if loc.dict_id == 0 {
+            return Ok(None);
+        }
+        let id = crate::dict::DictId(loc.dict_id);
+        let known = self.index.dicts().await.ok().and_then(|ds| ds.into_iter().find(|d| d.dict_id == id));
+        self.dicts.get(&*self.store, id, known.as_ref().map(|d| &d.sha256)).await.map(Some)
     }
 
     /// Write every ledger event not yet in the store as one segment object.

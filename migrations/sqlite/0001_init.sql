@@ -58,6 +58,18 @@ CREATE TABLE counters (
     next INTEGER NOT NULL
 );
 
+-- zstd dictionaries per source (objects dicts/<dict_id>); rebuilt from ledger events.
+CREATE TABLE dicts (
+    dict_id       INTEGER PRIMARY KEY,
+    source        TEXT NOT NULL,
+    sha256        TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    samples       INTEGER NOT NULL,
+    trained_ratio REAL NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX records_dict ON records(dict_id) WHERE dict_id != 0;
+
 CREATE TABLE runs (
     run_id       TEXT PRIMARY KEY,
     started_at   TEXT NOT NULL,

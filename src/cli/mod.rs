@@ -118,6 +118,8 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Storage per source: records, original and stored bytes, ratio, dictionaries in use.
+    Stats,
     /// Index maintenance.
     Index {
         #[command(subcommand)]
@@ -317,6 +319,12 @@ async fn run(cli: Cli) -> Result<u8> {
                     output::runs(&mut out, &runs, json)?;
                 }
             }
+            Ok(0)
+        }
+        Command::Stats => {
+            let a = open(&cli).await?;
+            let stats = a.index.stats().await?;
+            output::stats(&mut out, &stats, json)?;
             Ok(0)
         }
         Command::Index { command: IndexCommand::Rebuild { actor } } => {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use arkisto::index::{Hit, RunFile, RunRow};
+use arkisto::index::{Hit, RunFile, RunRow, SourceStats};
 use arkisto::ingest::{FileOutcome, RunReport};
 use arkisto::retrieve::Record;
 use arkisto::verify::VerifyReport;
@@ -168,6 +168,42 @@ pub fn run_files(out: &mut impl Write, files: &[RunFile], json: bool) -> Result<
             .map(|a| a.iter().filter_map(|x| x.get("code").and_then(|c| c.as_str()).map(String::from)).collect())
             .unwrap_or_default();
         writeln!(out, "{:<12} {} {}", f.outcome, f.path, codes.join(","))?;
+    }
+    Ok(())
+}
+
+pub fn stats(out: &mut impl Write, stats: &[SourceStats], json: bool) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(stats)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<24} {:>9} {:>12} {:>12} {:>7} {:>9}  dictionaries",
+        "source", "records", "original MB", "stored MB", "ratio", "with dict"
+    )?;
+    for s in stats {
+        let ratio = s.original_bytes as f64 / s.stored_bytes.max(1) as f64;
+        let dicts = if s.dicts.is_empty() {
+            "-".to_string()
+        } else {
+            format!(
+                "{} ({:.0} KiB): {}",
+                s.dicts.len(),
+                s.dict_bytes as f64 / 1024.0,
+                s.dicts.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            )
+        };
+        writeln!(
+            out,
+            "{:<24} {:>9} {:>12.1} {:>12.1} {:>6.1}x {:>9}  {dicts}",
+            s.source,
+            s.records,
+            s.original_bytes as f64 / 1e6,
+            s.stored_bytes as f64 / 1e6,
+            ratio,
+            s.records_with_dict
+        )?;
     }
     Ok(())
 }

@@ -44,6 +44,49 @@ pub struct Config {
     pub pack: PackConfig,
     /// Ingest behaviour.
     pub ingest: IngestConfig,
+    /// Per-source zstd dictionaries.
+    pub dict: DictConfig,
+}
+
+/// Per-source zstd dictionaries (FORMAT.md "Dictionaries").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DictConfig {
+    /// Train and use dictionaries at all.
+    pub enabled: bool,
+    /// Sources that never get a dictionary.
+    pub disabled_sources: Vec<String>,
+    /// Records a dictionary is trained from (a source's first records).
+    pub train_samples: usize,
+    /// Fewer records than this at the end of a run: no dictionary yet.
+    pub min_samples: usize,
+    /// Largest dictionary, in KiB (scaled down for small sample sets).
+    pub max_size_kib: usize,
+    /// Records larger than this (KiB) are compressed without a dictionary.
+    pub max_record_kib: u64,
+    /// Retrain when recent records compress below this share of the training ratio.
+    pub retrain_below: f64,
+}
+
+impl Default for DictConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            disabled_sources: Vec::new(),
+            train_samples: 500,
+            min_samples: 20,
+            max_size_kib: 112,
+            max_record_kib: 1024,
+            retrain_below: 0.7,
+        }
+    }
+}
+
+impl DictConfig {
+    /// Whether `source` gets a dictionary.
+    pub fn enabled_for(&self, source: &str) -> bool {
+        self.enabled && !self.disabled_sources.iter().any(|s| s == source)
+    }
 }
 
 /// Which object store.
@@ -105,6 +148,7 @@ impl Default for Config {
             index: IndexConfig::default(),
             pack: PackConfig::default(),
             ingest: IngestConfig::default(),
+            dict: DictConfig::default(),
         }
     }
 }
@@ -187,6 +231,15 @@ impl Config {
         }
         if self.pack.max_open_packs == 0 {
             return bad("pack.max_open_packs must be at least 1".into());
+        }
+        if self.dict.train_samples < self.dict.min_samples || self.dict.min_samples < 5 {
+            return bad("dict.min_samples must be at least 5 and at most dict.train_samples".into());
+        }
+        if !(0.0..=1.0).contains(&self.dict.retrain_below) {
+            return bad("dict.retrain_below must be between 0 and 1".into());
+        }
+        if !(1..=1024).contains(&self.dict.max_size_kib) {
+            return bad("dict.max_size_kib must be 1–1024".into());
         }
         if self.ingest.max_xml_depth < 8 {
             return bad("ingest.max_xml_depth must be at least 8".into());

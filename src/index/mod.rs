@@ -9,6 +9,7 @@ mod sqlite;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::dict::{DictId, DictInfo};
 use crate::digest::Sha256;
 use crate::ids::{PackId, RecordId, RunId};
 use crate::ledger::{Event, NewEvent};
@@ -152,6 +153,25 @@ pub struct Lookup {
     pub same_document: Vec<RecordId>,
 }
 
+/// Storage figures of one source (`arkisto stats`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SourceStats {
+    /// Source.
+    pub source: String,
+    /// Records.
+    pub records: u64,
+    /// Original bytes.
+    pub original_bytes: u64,
+    /// Bytes of data frames in the store.
+    pub stored_bytes: u64,
+    /// Records compressed with a dictionary.
+    pub records_with_dict: u64,
+    /// Dictionaries its records use.
+    pub dicts: Vec<DictId>,
+    /// Their total size.
+    pub dict_bytes: u64,
+}
+
 /// A pack that was being written when a run stopped.
 #[derive(Clone, Debug)]
 pub struct PendingPack {
@@ -257,4 +277,18 @@ pub trait Index: Send + Sync {
     async fn events(&self) -> Result<Vec<Event>, IndexError>;
     /// Restore a run row (rebuild).
     async fn restore_run(&self, run: &RunRow) -> Result<(), IndexError>;
+
+    /// Record a new dictionary (and its ledger events) in one transaction. Recording the same
+    /// dictionary again is a no-op.
+    async fn add_dict(&self, info: &DictInfo, events: Vec<NewEvent>, now: &str) -> Result<(), IndexError>;
+    /// The newest dictionary of a source.
+    async fn active_dict(&self, source: &str) -> Result<Option<DictInfo>, IndexError>;
+    /// Every dictionary.
+    async fn dicts(&self) -> Result<Vec<DictInfo>, IndexError>;
+    /// Dictionary ids that records use but that have no dictionary row.
+    async fn unknown_dict_ids(&self) -> Result<Vec<DictId>, IndexError>;
+    /// Records whose data frames need dictionary `id`.
+    async fn records_using_dict(&self, id: DictId) -> Result<Vec<RecordId>, IndexError>;
+    /// Per-source storage figures.
+    async fn stats(&self) -> Result<Vec<SourceStats>, IndexError>;
 }

@@ -35,6 +35,29 @@ pub struct RebuildReport {
 pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, ArchiveError> {
     let mut rep = RebuildReport::default();
     archive.index.clear().await?;
+    // The ledger first: it names the dictionaries (and their digests) that packs need.
+    for o in archive.store.list("ledger/").await? {
+        let bytes = crate::store::get_all(&*archive.store, &o.key).await?;
+        match ledger::decode_segment(&bytes) {
+            Ok(events) => {
+                archive.index.restore_events(&events, o.key.as_str()).await?;
+                rep.events += events.len() as u64;
+                for e in &events {
+                    if e.event_type == ledger::RUN
+                        && let Some(run) = e.detail.get("run").and_then(|r| serde_json::from_value::<RunRow>(r.clone()).ok())
+                    {
+                        archive.index.restore_run(&run).await?;
+                    }
+                    if e.event_type == ledger::DICTIONARY
+                        && let Ok(info) = serde_json::from_value::<crate::dict::DictInfo>(e.detail.clone())
+                    {
+                        archive.index.add_dict(&info, vec![], &e.time).await?;
+                    }
+                }
+            }
+            Err(e) => rep.problems.push(format!("{}: {e}", o.key)),
+        }
+    }
     let mut seen: HashSet<RecordId> = HashSet::new();
     for o in archive.store.list("packs/").await? {
         let key = o.key.clone();
@@ -55,21 +78,6 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
             }
             Ok(None) => {}
             Err(why) => rep.problems.push(format!("{key}: {why}")),
-        }
-    }
-    for o in archive.store.list("ledger/").await? {
-        let bytes = crate::store::get_all(&*archive.store, &o.key).await?;
-        match ledger::decode_segment(&bytes) {
-            Ok(events) => {
-                archive.index.restore_events(&events, o.key.as_str()).await?;
-                rep.events += events.len() as u64;
-                for e in events.iter().filter(|e| e.event_type == ledger::RUN) {
-                    if let Some(run) = e.detail.get("run").and_then(|r| serde_json::from_value::<RunRow>(r.clone()).ok()) {
-                        archive.index.restore_run(&run).await?;
-                    }
-                }
-            }
-            Err(e) => rep.problems.push(format!("{}: {e}", o.key)),
         }
     }
     let event = NewEvent {
@@ -116,7 +124,8 @@ async fn read_pack(
         let m = store.get_range(key, l.meta_offset, l.meta_len).await.map_err(|e| e.to_string())?;
         let meta = pack::decode_meta(&m, l).map_err(|e| e.to_string())?;
         let d = store.get_range(key, l.data_offset, l.data_len).await.map_err(|e| e.to_string())?;
-        let bytes = pack::decompress_frame(&d, l).map_err(|e| e.to_string())?;
+        let dict = archive.dict_for(l).await.map_err(|e| e.to_string())?;
+        let bytes = pack::decompress_frame(&d, l, dict.as_deref().map(|d| d.as_slice())).map_err(|e| e.to_string())?;
         let narrative = match meta.format.as_str() {
             "cda-r2" => cda::read(&bytes, Limits::default()).map(|d| d.narrative).unwrap_or_default(),
             _ => String::new(),

@@ -212,7 +212,7 @@ impl Index for SqliteIndex {
 
     async fn clear(&self) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
-        for t in ["records_fts", "records", "packs", "run_files", "runs", "ledger", "counters"] {
+        for t in ["records_fts", "records", "packs", "run_files", "runs", "ledger", "counters", "dicts"] {
             sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -617,6 +617,95 @@ impl Index for SqliteIndex {
         .await?;
         Ok(())
     }
+
+    async fn add_dict(&self, info: &DictInfo, events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
+        let (_guard, mut tx) = self.write_tx().await?;
+        let done = sqlx::query(
+            "INSERT INTO dicts (dict_id, source, sha256, size, samples, trained_ratio, created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(dict_id) DO NOTHING",
+        )
+        .bind(info.dict_id.0 as i64)
+        .bind(&info.source)
+        .bind(info.sha256.to_hex())
+        .bind(info.size as i64)
+        .bind(info.samples as i64)
+        .bind(info.trained_ratio)
+        .bind(&info.created_at)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            Self::append_in(&mut tx, events, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn active_dict(&self, source: &str) -> Result<Option<DictInfo>, IndexError> {
+        let row = sqlx::query("SELECT * FROM dicts WHERE source = ? ORDER BY created_at DESC, rowid DESC LIMIT 1")
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(dict_from_row).transpose()
+    }
+
+    async fn dicts(&self) -> Result<Vec<DictInfo>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM dicts ORDER BY created_at, dict_id").fetch_all(&self.pool).await?;
+        rows.iter().map(dict_from_row).collect()
+    }
+
+    async fn unknown_dict_ids(&self) -> Result<Vec<DictId>, IndexError> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT dict_id FROM records WHERE dict_id != 0 AND dict_id NOT IN (SELECT dict_id FROM dicts)")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(ids.into_iter().map(|i| DictId(i as u32)).collect())
+    }
+
+    async fn records_using_dict(&self, id: DictId) -> Result<Vec<RecordId>, IndexError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT record_id FROM records WHERE dict_id = ? ORDER BY record_id")
+            .bind(id.0 as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        ids.iter().map(|s| Ok(RecordId(parse("records.record_id", s)?))).collect()
+    }
+
+    async fn stats(&self) -> Result<Vec<SourceStats>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT source, count(*) AS n, sum(original_size) AS orig, sum(data_len) AS stored, sum(dict_id != 0) AS with_dict,
+                    group_concat(DISTINCT CASE WHEN dict_id != 0 THEN dict_id END) AS ids
+             FROM records GROUP BY source ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let sizes: std::collections::HashMap<i64, i64> =
+            sqlx::query_as::<_, (i64, i64)>("SELECT dict_id, size FROM dicts").fetch_all(&self.pool).await?.into_iter().collect();
+        rows.iter()
+            .map(|r| {
+                let ids: Option<String> = r.try_get("ids")?;
+                let dicts: Vec<DictId> = ids.unwrap_or_default().split(',').filter_map(|s| s.parse::<u32>().ok()).map(DictId).collect();
+                Ok(SourceStats {
+                    source: r.try_get("source")?,
+                    records: r.try_get::<i64, _>("n")? as u64,
+                    original_bytes: r.try_get::<Option<i64>, _>("orig")?.unwrap_or(0) as u64,
+                    stored_bytes: r.try_get::<Option<i64>, _>("stored")?.unwrap_or(0) as u64,
+                    records_with_dict: r.try_get::<Option<i64>, _>("with_dict")?.unwrap_or(0) as u64,
+                    dict_bytes: dicts.iter().map(|d| *sizes.get(&(d.0 as i64)).unwrap_or(&0) as u64).sum(),
+                    dicts,
+                })
+            })
+            .collect()
+    }
+}
+
+fn dict_from_row(r: &SqliteRow) -> Result<DictInfo, IndexError> {
+    Ok(DictInfo {
+        dict_id: DictId(r.try_get::<i64, _>("dict_id")? as u32),
+        source: r.try_get("source")?,
+        sha256: parse("dicts.sha256", &r.try_get::<String, _>("sha256")?)?,
+        size: r.try_get::<i64, _>("size")? as u64,
+        samples: r.try_get::<i64, _>("samples")? as u64,
+        trained_ratio: r.try_get("trained_ratio")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 #[cfg(test)]

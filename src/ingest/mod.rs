@@ -8,6 +8,7 @@
 pub mod bagit;
 pub mod batch;
 mod commit;
+mod dicts;
 mod pipeline;
 mod report;
 mod stage;

@@ -9,12 +9,13 @@ use tokio::runtime::Handle;
 
 use super::batch::{self, BatchError, InputFile};
 use super::commit::Committer;
-use super::report::{Counts, FileOutcome, FileReport, RunReport};
-use super::stage::PackStage;
+use super::dicts::Trainer;
+use super::report::{Counts, FileOutcome, RunReport};
+use super::stage::{PackStage, StageOutcome};
 use super::worker::{CHUNK, Work, WorkerConfig, process_chunk};
 use crate::archive::{Archive, ArchiveError, now};
 use crate::formats::xml::Limits;
-use crate::ids::{PackId, RunId};
+use crate::ids::RunId;
 use crate::index::{IndexError, RunFile, RunRow};
 use crate::ledger::{self, NewEvent};
 use crate::store::StoreError;
@@ -105,6 +106,7 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
                 finished_at: now(),
                 counts: Counts::default(),
                 packs: vec![],
+                dicts: vec![],
                 recovered_packs: recovered,
                 files: vec![],
             };
@@ -124,7 +126,7 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
     let a = archive.clone();
     let opts2 = opts.clone();
     let handle = Handle::current();
-    let (files, counts, packs) = tokio::task::spawn_blocking(move || process(&a, batch.files, &ctx, &opts2, handle))
+    let StageOutcome { files, counts, packs, dicts } = tokio::task::spawn_blocking(move || process(&a, batch.files, &ctx, &opts2, handle))
         .await
         .map_err(|e| IngestError::Io { what: "ingest worker".into(), source: std::io::Error::other(e.to_string()) })??;
     let status = if counts.quarantined > 0 { "completed-with-findings" } else { "completed" };
@@ -138,6 +140,7 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
         finished_at: now(),
         counts,
         packs,
+        dicts,
         recovered_packs: recovered,
         files,
     };
@@ -200,16 +203,19 @@ fn process(
     ctx: &validate::Context,
     opts: &IngestOptions,
     handle: Handle,
-) -> Result<(Vec<FileReport>, Counts, Vec<PackId>), IngestError> {
+) -> Result<StageOutcome, IngestError> {
     let total = files.len() as u64;
     let workers = archive.config.workers().max(1);
     let jobs = Arc::new(Mutex::new(files.into_iter()));
     let (tx, rx) = sync_channel::<Vec<Work>>(workers * 2);
+    let trainer = Trainer::start(archive, &handle, &ctx.source)?;
     let cfg = WorkerConfig {
         ctx: ctx.clone(),
         limits: Limits { max_depth: archive.config.ingest.max_xml_depth, ..Limits::default() },
         level: archive.config.pack.compression_level,
         max_size: archive.config.ingest.max_file_size_mib << 20,
+        max_dict_record: trainer.max_record(),
+        dict: trainer.slot.clone(),
     };
     let mut threads = Vec::new();
     for n in 0..workers {
@@ -244,7 +250,7 @@ fn process(
         indicatif::ProgressBar::hidden()
     };
     let committer = Committer::start(archive.clone(), ctx.run_id, opts.actor.clone(), handle.clone());
-    let mut stage = PackStage::new(archive, committer, handle, ctx.run_id)?;
+    let mut stage = PackStage::new(archive, committer, handle, ctx.run_id, trainer)?;
     let mut result = Ok(());
     'outer: for works in rx.iter() {
         for w in works {

@@ -82,6 +82,9 @@ pub struct RunReport {
     pub counts: Counts,
     /// Packs written.
     pub packs: Vec<PackId>,
+    /// Dictionaries trained in this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dicts: Vec<crate::dict::DictInfo>,
     /// Interrupted packs cleaned up before this run.
     pub recovered_packs: usize,
     /// Every input file.

@@ -8,11 +8,13 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::commit::{Committed, Committer, Job, Pending};
+use super::dicts::Trainer;
 use super::pipeline::IngestError;
 use super::report::{Counts, FileOutcome, FileReport};
 use super::text::{RowIds, TextIndexer};
 use super::worker::Work;
 use crate::archive::{Archive, now};
+use crate::dict::DictInfo;
 use crate::ids::{PackId, RecordId};
 use crate::pack::{CompressedRecord, PackWriter};
 use crate::validate::findings::{Code, Finding};
@@ -32,6 +34,18 @@ struct OpenPack {
     spool_len: u64,
 }
 
+/// What a run's stage produced.
+pub struct StageOutcome {
+    /// Every input file's outcome, sorted by path.
+    pub files: Vec<FileReport>,
+    /// Counts.
+    pub counts: Counts,
+    /// Packs committed.
+    pub packs: Vec<PackId>,
+    /// Dictionaries trained.
+    pub dicts: Vec<DictInfo>,
+}
+
 /// The sequential stage between workers and committer.
 pub struct PackStage {
     committer: Committer,
@@ -46,6 +60,9 @@ pub struct PackStage {
     max_open: usize,
     tmp: PathBuf,
     quarantine: PathBuf,
+    trainer: Trainer,
+    archive: Archive,
+    handle: tokio::runtime::Handle,
 }
 
 impl PackStage {
@@ -55,13 +72,14 @@ impl PackStage {
         committer: Committer,
         handle: tokio::runtime::Handle,
         run_id: crate::ids::RunId,
+        trainer: Trainer,
     ) -> Result<Self, IngestError> {
         let tmp = archive.config.tmp_dir();
         fs::create_dir_all(&tmp).map_err(io(format!("create {}", tmp.display())))?;
         Ok(Self {
             committer,
             text: TextIndexer::start(archive.index.clone(), handle.clone()),
-            row_ids: RowIds::new(archive.index.clone(), handle),
+            row_ids: RowIds::new(archive.index.clone(), handle.clone()),
             open: HashMap::new(),
             seen: HashSet::new(),
             seen_docs: HashMap::new(),
@@ -71,6 +89,9 @@ impl PackStage {
             max_open: archive.config.pack.max_open_packs,
             tmp,
             quarantine: archive.config.quarantine_dir().join(run_id.to_string()),
+            trainer,
+            archive: archive.clone(),
+            handle,
         })
     }
 
@@ -93,15 +114,31 @@ impl PackStage {
                 Ok(())
             }
             Work::Quarantine { path, abs, id, findings } => self.quarantine(path, abs.as_deref(), id, findings),
-            Work::Ready { path, rec } => self.add(path, *rec),
+            Work::Ready { path, rec } => {
+                for (p, r) in self.trainer.take(&self.archive, &self.handle, path, *rec)? {
+                    self.add(p, r)?;
+                }
+                Ok(())
+            }
         }
     }
 
     /// Close every pack, wait for the committer, and return the run's files, counts and packs.
-    pub fn finish(mut self) -> Result<(Vec<FileReport>, Counts, Vec<PackId>), IngestError> {
+    pub fn finish(mut self) -> Result<StageOutcome, IngestError> {
+        let mut r = Ok(());
+        match self.trainer.finish(&self.archive, &self.handle) {
+            Ok(rest) => {
+                for (p, rec) in rest {
+                    if r.is_ok() {
+                        r = self.add(p, rec);
+                    }
+                }
+            }
+            Err(e) => r = Err(e),
+        }
         let mut keys: Vec<String> = self.open.keys().cloned().collect();
         keys.sort();
-        let mut r = Ok(());
+
         for k in keys {
             if r.is_ok() {
                 r = self.flush(&k);
@@ -119,7 +156,7 @@ impl PackStage {
         all.extend(files);
         all.sort_by(|a, b| a.path.cmp(&b.path));
         self.counts.files = all.len() as u64;
-        Ok((all, self.counts, packs))
+        Ok(StageOutcome { files: all, counts: self.counts, packs, dicts: std::mem::take(&mut self.trainer.created) })
     }
 
     fn duplicate(&mut self, path: String, id: RecordId) {

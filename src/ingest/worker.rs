@@ -42,6 +42,10 @@ pub struct WorkerConfig {
     pub limits: Limits,
     pub level: i32,
     pub max_size: u64,
+    /// Largest record compressed with a dictionary.
+    pub max_dict_record: u64,
+    /// The current dictionary, and whether originals are wanted for training.
+    pub dict: std::sync::Arc<super::dicts::DictSlot>,
 }
 
 enum Step {
@@ -92,7 +96,9 @@ pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Inde
                         format!("document id {doc} is already archived as record {other} with different bytes; both are kept"),
                     ));
                 }
-                match pack::compress(*rec, cfg.level) {
+                let dict = cfg.dict.current();
+                let keep = cfg.dict.sampling() && pack::dict_eligible(rec.bytes(), cfg.max_dict_record);
+                match pack::compress(*rec, cfg.level, dict.as_deref(), cfg.max_dict_record, keep) {
                     Ok(rec) => Work::Ready { path, rec: Box::new(rec) },
                     Err(e) => Work::Fatal(IngestError::Io { what: format!("compress {path}"), source: e }),
                 }

@@ -20,6 +20,8 @@ pub const VALIDATION: &str = "validation";
 pub const ACCESS: &str = "access";
 /// Index rebuilt from the store.
 pub const INDEX_REBUILD: &str = "index rebuild";
+/// A compression dictionary was created (PREMIS "creation").
+pub const DICTIONARY: &str = "creation";
 /// An ingest run finished (its summary).
 pub const RUN: &str = "ingest run";
 

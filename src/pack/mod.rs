@@ -9,4 +9,4 @@ mod reader;
 mod writer;
 
 pub use reader::{PackError, decode_footer, decode_meta, decode_table, decompress_frame, decompress_frame_to};
-pub use writer::{CompressedRecord, FinishedPack, PackWriter, compress, compress_record};
+pub use writer::{CompressedRecord, FinishedPack, PackWriter, compress, compress_record, dict_eligible};

@@ -82,21 +82,24 @@ pub fn decode_meta(frame: &[u8], loc: &RecordLocation) -> Result<RecordMeta, Pac
 
 /// Check a data frame's stored digest, decompress it (zstd verifies its content checksum),
 /// and check the original digest and size. Returns the original bytes.
-pub fn decompress_frame(frame: &[u8], loc: &RecordLocation) -> Result<Vec<u8>, PackError> {
+pub fn decompress_frame(frame: &[u8], loc: &RecordLocation, dict: Option<&[u8]>) -> Result<Vec<u8>, PackError> {
     let mut out = Vec::with_capacity(loc.original_size.min(256 << 20) as usize);
-    decompress_frame_to(frame, loc, &mut out)?;
+    decompress_frame_to(frame, loc, dict, &mut out)?;
     Ok(out)
 }
 
 /// As [`decompress_frame`], streaming the original bytes into `out`. On `Err`, `out` may
 /// hold partial output: callers write to a temp file and discard it on failure.
-pub fn decompress_frame_to(frame: &[u8], loc: &RecordLocation, out: &mut impl Write) -> Result<(), PackError> {
+pub fn decompress_frame_to(frame: &[u8], loc: &RecordLocation, dict: Option<&[u8]>, out: &mut impl Write) -> Result<(), PackError> {
+    if loc.dict_id != 0 && dict.is_none() {
+        return Err(PackError::Data(format!("record {} needs dictionary {}", loc.record_id, loc.dict_id)));
+    }
     if Sha256::of(frame) != loc.stored_sha256 {
         return Err(PackError::Data(format!("stored digest mismatch for record {}", loc.record_id)));
     }
     let mut w = HashingWriter::new(out);
     let r = (|| -> io::Result<()> {
-        let mut d = zstd::stream::read::Decoder::with_buffer(frame)?.single_frame();
+        let mut d = zstd::stream::read::Decoder::with_dictionary(frame, dict.unwrap_or_default())?.single_frame();
         io::copy(&mut d, &mut w)?;
         Ok(())
     })();

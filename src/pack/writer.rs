@@ -6,6 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::format::{self, Footer, PackTable};
+use crate::dict::Dictionary;
 use crate::digest::{HashingWriter, Sha256};
 use crate::ids::{PackId, RecordId};
 use crate::record::{RecordLocation, RecordMeta};
@@ -20,38 +21,78 @@ pub struct CompressedRecord {
     pub(crate) frame: Vec<u8>,
     /// SHA-256 of `frame`.
     pub(crate) stored_sha256: Sha256,
+    /// Dictionary the frame needs (0 = none).
+    pub(crate) dict_id: u32,
     /// Narrative text for the index (not stored in the pack; re-extracted on rebuild).
     pub(crate) narrative: String,
+    /// The original bytes, kept only while a dictionary is being trained from them.
+    pub(crate) original: Option<Vec<u8>>,
+}
+
+impl CompressedRecord {
+    /// Compress again, with `dict` (used when a dictionary was trained from this very record).
+    pub(crate) fn recompress(&mut self, level: i32, dict: &Dictionary, max_record: u64) -> io::Result<()> {
+        if let Some(orig) = &self.original {
+            let (frame, sha, id) = compress_record(orig, level, Some(dict), max_record)?;
+            (self.frame, self.stored_sha256, self.dict_id) = (frame, sha, id);
+        }
+        Ok(())
+    }
 }
 
 /// Compress a validated record into a [`CompressedRecord`]: the only way to make one, so
-/// nothing unvalidated reaches a pack.
-pub fn compress(v: ValidatedRecord, level: i32) -> io::Result<CompressedRecord> {
-    let (frame, stored_sha256) = compress_record(v.bytes(), level)?;
-    let (meta, _bytes, narrative) = v.into_parts();
-    Ok(CompressedRecord { meta, frame, stored_sha256, narrative })
+/// nothing unvalidated reaches a pack. `dict` is used when the record is eligible (not too
+/// large, not compressed already); `keep_original` keeps the bytes for dictionary training.
+pub fn compress(
+    v: ValidatedRecord,
+    level: i32,
+    dict: Option<&Dictionary>,
+    max_record: u64,
+    keep_original: bool,
+) -> io::Result<CompressedRecord> {
+    let (frame, stored_sha256, dict_id) = compress_record(v.bytes(), level, dict, max_record)?;
+    let (meta, bytes, narrative) = v.into_parts();
+    Ok(CompressedRecord { meta, frame, stored_sha256, dict_id, narrative, original: keep_original.then_some(bytes) })
 }
 
-/// Compress original bytes into one zstd frame with content size and checksum.
-pub fn compress_record(bytes: &[u8], level: i32) -> io::Result<(Vec<u8>, Sha256)> {
+/// Whether a record of these bytes may use a dictionary.
+pub fn dict_eligible(bytes: &[u8], max_record: u64) -> bool {
+    bytes.len() as u64 <= max_record && !crate::dict::looks_compressed(bytes)
+}
+
+/// Compress original bytes into one zstd frame with content size and checksum; returns the
+/// frame, its digest and the dictionary id used (0 = none). Content that is compressed
+/// already (PDF, JPEG, PNG, ZIP…) gets the fastest level and no dictionary.
+pub fn compress_record(bytes: &[u8], level: i32, dict: Option<&Dictionary>, max_record: u64) -> io::Result<(Vec<u8>, Sha256, u32)> {
     thread_local! {
-        // One compression context per thread and level: creating one per record is costly.
-        static CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
+        // One compression context per thread, level and dictionary: creating one per record
+        // is costly (profiled), and loading a dictionary more so.
+        static CCTX: std::cell::RefCell<Option<(i32, u32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
     }
+    let (level, dict) = if crate::dict::looks_compressed(bytes) {
+        (-5, None)
+    } else if bytes.len() as u64 > max_record {
+        (level, None)
+    } else {
+        (level, dict)
+    };
+    let dict_id = dict.map_or(0, |d| d.id.0);
     CCTX.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-            let mut c = zstd::bulk::Compressor::new(level)?;
+        if slot.as_ref().is_none_or(|(l, d, _)| *l != level || *d != dict_id) {
+            let mut c = match dict {
+                Some(d) => zstd::bulk::Compressor::with_dictionary(level, &d.bytes)?,
+                None => zstd::bulk::Compressor::new(level)?,
+            };
             c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
             c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))?;
-            *slot = Some((level, c));
+            c.set_parameter(zstd::zstd_safe::CParameter::DictIdFlag(true))?;
+            *slot = Some((level, dict_id, c));
         }
-        let Some((_, c)) = slot.as_mut() else {
-            return Err(io::Error::other("no compressor"));
-        };
+        let Some((_, _, c)) = slot.as_mut() else { return Err(io::Error::other("no compressor")) };
         let frame = c.compress(bytes)?;
         let d = Sha256::of(&frame);
-        Ok((frame, d))
+        Ok((frame, d, dict_id))
     })
 }
 
@@ -124,7 +165,7 @@ impl PackWriter {
             data_len: rec.frame.len() as u64,
             stored_sha256: rec.stored_sha256,
             original_size: rec.meta.original_size,
-            dict_id: 0,
+            dict_id: rec.dict_id,
         };
         self.records.push(loc.clone());
         Ok((loc, meta_json))

@@ -121,7 +121,9 @@ pub async fn get(archive: &Archive, id: &str, access: &Access) -> Result<(Record
     let rec = load(archive, rid).await?;
     let key = ObjectKey::new(rec.at.pack_key.clone())?;
     let frame = archive.store.get_range(&key, rec.at.location.data_offset, rec.at.location.data_len).await?;
-    let bytes = pack::decompress_frame(&frame, &rec.at.location).map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
+    let dict = archive.dict_for(&rec.at.location).await.map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
+    let bytes = pack::decompress_frame(&frame, &rec.at.location, dict.as_deref().map(|d| d.as_slice()))
+        .map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
     log(
         archive,
         access,

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::archive::{Archive, ArchiveError, now};
-use crate::digest::Hasher;
+use crate::dict::DictId;
+use crate::digest::{Hasher, Sha256};
 use crate::ids::RecordId;
 use crate::index::PackRow;
 use crate::ledger::{self, NewEvent};
@@ -38,6 +39,8 @@ pub enum ACode {
     A009,
     /// A ledger segment in the store is missing, damaged or disagrees with the index.
     A010,
+    /// A compression dictionary is missing or damaged: the records that need it are unreadable.
+    A011,
 }
 
 impl ACode {
@@ -54,6 +57,7 @@ impl ACode {
             ACode::A008 => "orphan pack",
             ACode::A009 => "ledger chain broken",
             ACode::A010 => "ledger segment problem",
+            ACode::A011 => "dictionary missing or damaged",
         }
     }
 }
@@ -97,11 +101,12 @@ impl VerifyReport {
 /// Verify the whole archive and log a `fixity check` event.
 pub async fn verify(archive: &Archive, actor: &str) -> Result<VerifyReport, ArchiveError> {
     let mut r = VerifyReport::default();
+    let bad_dicts = verify_dicts(archive, &mut r).await?;
     let packs = archive.index.packs().await?;
     let mut known: HashMap<String, ()> = HashMap::new();
     for p in &packs {
         known.insert(p.key.clone(), ());
-        verify_pack(archive, p, &mut r).await?;
+        verify_pack(archive, p, &bad_dicts, &mut r).await?;
     }
     for o in archive.store.list("packs/").await? {
         if !known.contains_key(o.key.as_str()) && !archive.index.pending_packs().await?.iter().any(|p| p.key == o.key.as_str()) {
@@ -129,7 +134,32 @@ pub async fn verify(archive: &Archive, actor: &str) -> Result<VerifyReport, Arch
     Ok(r)
 }
 
-async fn verify_pack(archive: &Archive, p: &PackRow, r: &mut VerifyReport) -> Result<(), ArchiveError> {
+/// Check every dictionary the index knows or the records need; report each bad one once,
+/// naming every record that depends on it. Returns the bad ids.
+async fn verify_dicts(archive: &Archive, r: &mut VerifyReport) -> Result<Vec<u32>, ArchiveError> {
+    let mut bad = Vec::new();
+    let mut checks: Vec<(DictId, Option<Sha256>)> = archive.index.dicts().await?.into_iter().map(|d| (d.dict_id, Some(d.sha256))).collect();
+    checks.extend(archive.index.unknown_dict_ids().await?.into_iter().map(|id| (id, None)));
+    for (id, sha) in checks {
+        let why = match crate::store::get_all(&*archive.store, &id.key()).await {
+            Ok(bytes) => match (sha, crate::dict::check(id, &bytes, sha.as_ref())) {
+                (None, _) => Some("no ledger event records this dictionary".to_string()),
+                (_, Err(e)) => Some(e.to_string()),
+                (Some(_), Ok(())) => None,
+            },
+            Err(StoreError::NotFound(_)) => Some(format!("dictionary {id} is missing from the store")),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(why) = why {
+            let records = archive.index.records_using_dict(id).await?;
+            r.add(ACode::A011, Some(format!("dicts/{id}")), records, why);
+            bad.push(id.0);
+        }
+    }
+    Ok(bad)
+}
+
+async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut VerifyReport) -> Result<(), ArchiveError> {
     r.packs += 1;
     let indexed = archive.index.pack_records(p.pack_id).await?;
     r.records += indexed.len() as u64;
@@ -201,10 +231,20 @@ async fn verify_pack(archive: &Archive, p: &PackRow, r: &mut VerifyReport) -> Re
             }
             Err(e) => r.add(ACode::A005, Some(p.key.clone()), vec![l.record_id], e.to_string()),
         }
+        if bad_dicts.contains(&l.dict_id) {
+            continue; // reported once, as A011, with every record that needs the dictionary
+        }
+        let dict = match archive.dict_for(l).await {
+            Ok(d) => d,
+            Err(e) => {
+                r.add(ACode::A011, Some(format!("dicts/{}", l.dict_id)), vec![l.record_id], e.to_string());
+                continue;
+            }
+        };
         match archive.store.get_range(&key, l.data_offset, l.data_len).await {
             Ok(d) => {
                 let mut sink = std::io::sink();
-                if let Err(e) = pack::decompress_frame_to(&d, l, &mut sink) {
+                if let Err(e) = pack::decompress_frame_to(&d, l, dict.as_deref().map(|d| d.as_slice()), &mut sink) {
                     r.add(ACode::A004, Some(p.key.clone()), vec![l.record_id], e.to_string());
                 }
             }
