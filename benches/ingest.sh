@@ -42,8 +42,8 @@ for r in $(seq "$RUNS"); do
   measure sha256sum sh -c "cat '$W'/batch/*.xml | sha256sum"
   measure zstd-3 sh -c "cat '$W'/batch/*.xml | zstd -3 -q -c > /dev/null"
 done
-STORED_ARKISTO=$(du -sb "$W/data/store" | cut -f1)
-STORED_RESTIC=$(du -sb "$W/restic" | cut -f1)
+STORED_ARKISTO=$(find "$W/data/store" -type f -printf "%s\n" | awk "{s+=\$1} END {print s+0}")
+STORED_RESTIC=$(find "$W/restic" -type f -printf "%s\n" | awk "{s+=\$1} END {print s+0}")
 python3 - "$W/results.txt" "$N" "$BYTES" "$STORED_ARKISTO" "$STORED_RESTIC" "$(nproc)" <<'PY'
 import sys, statistics
 path, n, nbytes, s_ark, s_res, cpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]

@@ -71,6 +71,11 @@ fn plain_zstd_with_the_dictionary_reads_a_frame_outside_arkisto() {
     // Without the dictionary, zstd refuses rather than producing wrong bytes.
     let o = Command::new("zstd").args(["-d", "-q", "-c"]).arg(&frame).output().unwrap();
     assert!(!o.status.success());
+    // A whole pack (frames with and without the dictionary) decodes with -D.
+    let o = Command::new("zstd").args(["-d", "-q", "-c", "-D"]).arg(&dict).arg(env.data().join("store").join(&key)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let originals: usize = std::fs::read_dir(&b).unwrap().map(|e| e.unwrap().metadata().unwrap().len() as usize).sum();
+    assert!(o.stdout.len() <= originals && o.stdout.len() > 0);
 }
 
 #[test]

@@ -94,6 +94,14 @@ pub fn decompress_frame_to(frame: &[u8], loc: &RecordLocation, dict: Option<&[u8
     if loc.dict_id != 0 && dict.is_none() {
         return Err(PackError::Data(format!("record {} needs dictionary {}", loc.record_id, loc.dict_id)));
     }
+    // The frame header names its dictionary; it must be the one the table names.
+    let in_frame = zstd::zstd_safe::get_dict_id_from_frame(frame).map_or(0, |n| n.get());
+    if in_frame != loc.dict_id {
+        return Err(PackError::Data(format!(
+            "record {}: frame header names dictionary {in_frame}, the pack table {}",
+            loc.record_id, loc.dict_id
+        )));
+    }
     if Sha256::of(frame) != loc.stored_sha256 {
         return Err(PackError::Data(format!("stored digest mismatch for record {}", loc.record_id)));
     }
