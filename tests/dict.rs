@@ -75,7 +75,7 @@ fn plain_zstd_with_the_dictionary_reads_a_frame_outside_arkisto() {
     let o = Command::new("zstd").args(["-d", "-q", "-c", "-D"]).arg(&dict).arg(env.data().join("store").join(&key)).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let originals: usize = std::fs::read_dir(&b).unwrap().map(|e| e.unwrap().metadata().unwrap().len() as usize).sum();
-    assert!(o.stdout.len() <= originals && o.stdout.len() > 0);
+    assert!(o.stdout.len() <= originals && !o.stdout.is_empty());
 }
 
 #[test]
