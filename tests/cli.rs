@@ -236,16 +236,7 @@ fn verify_finds_flipped_truncated_and_missing_packs_and_names_the_records() {
 fn verify_finds_an_index_row_pointing_at_a_record_the_pack_does_not_hold() {
     let env = Env::new();
     env.ingest(&valid_small());
-    let db = env.data().join("index.sqlite");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        sqlx::query("UPDATE records SET data_offset = data_offset + 1 WHERE id = (SELECT min(id) FROM records)")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    env.tamper_index("UPDATE records SET data_offset = data_offset + 1 WHERE id = (SELECT min(id) FROM records)");
     let (code, v) = env.json(&["verify"]);
     assert_eq!(code, 3);
     assert!(v["findings"].as_array().unwrap().iter().any(|f| f["code"] == "A006" && f["records"].as_array().unwrap().len() == 1), "{v}");
@@ -255,13 +246,7 @@ fn verify_finds_an_index_row_pointing_at_a_record_the_pack_does_not_hold() {
 fn verify_detects_an_edited_ledger() {
     let env = Env::new();
     env.ingest(&valid_small());
-    let db = env.data().join("index.sqlite");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        sqlx::query("UPDATE ledger SET actor = 'mallory' WHERE seq = 1").execute(&mut c).await.unwrap();
-    });
+    env.tamper_index("UPDATE ledger SET actor = 'mallory' WHERE seq = 1");
     let (code, v) = env.json(&["verify"]);
     assert_eq!(code, 3);
     let codes: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();

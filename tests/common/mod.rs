@@ -56,6 +56,16 @@ impl Env {
     pub fn ingest(&self, path: &Path) -> (i32, serde_json::Value) {
         self.json(&["ingest", path.to_str().expect("utf-8 path")])
     }
+    /// Change the SQLite index behind arkisto's back (tamper tests).
+    pub fn tamper_index(&self, sql: &str) {
+        let db = self.data().join("index.sqlite");
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        });
+    }
+
     /// Open the archive through the library (for assertions on the ledger and index).
     pub async fn archive(&self) -> arkisto::archive::Archive {
         let cfg = arkisto::config::Config::load(None, vec![], &arkisto::config::Flags { data_dir: Some(self.data()) }).expect("config");
