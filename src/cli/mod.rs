@@ -120,6 +120,11 @@ enum Command {
     },
     /// Storage per source: records, original and stored bytes, ratio, dictionaries in use.
     Stats,
+    /// Retention: why a record is kept as long as it is.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Index maintenance.
     Index {
         #[command(subcommand)]
@@ -134,6 +139,17 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RetentionCommand {
+    /// The rule, the facts, the dates, and why (logged: it reveals facts about the subject).
+    Explain {
+        /// Record id (digest or 8+ character prefix) or document id.
+        id: String,
+        #[command(flatten)]
+        access: AccessArgs,
     },
 }
 
@@ -319,6 +335,13 @@ async fn run(cli: Cli) -> Result<u8> {
                     output::runs(&mut out, &runs, json)?;
                 }
             }
+            Ok(0)
+        }
+        Command::Retention { command: RetentionCommand::Explain { id, access: acc } } => {
+            let acc = access(acc)?;
+            let a = open(&cli).await?;
+            let e = retrieve::explain(&a, id, &acc).await?;
+            output::explain(&mut out, &e, json)?;
             Ok(0)
         }
         Command::Stats => {

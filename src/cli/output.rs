@@ -207,3 +207,29 @@ pub fn stats(out: &mut impl Write, stats: &[SourceStats], json: bool) -> Result<
     }
     Ok(())
 }
+
+pub fn explain(out: &mut impl Write, e: &arkisto::retrieve::Explanation, json: bool) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(e)?)?;
+        return Ok(());
+    }
+    let line = |r: &arkisto::retention::Retention| {
+        format!(
+            "{} under {} ({} {}), class {}; lock horizon {}",
+            r.disposal_text(),
+            r.rule_id,
+            r.ruleset,
+            r.ruleset_version,
+            r.class.as_deref().unwrap_or("-"),
+            r.lock_horizon
+        )
+    };
+    writeln!(out, "record    {}", e.record_id)?;
+    writeln!(out, "stored    {}", line(&e.stored))?;
+    writeln!(out, "today     {}{}", line(&e.now), if e.changed { "   (differs: a rule or a fact changed since ingest)" } else { "" })?;
+    writeln!(out, "why:")?;
+    for w in &e.why {
+        writeln!(out, "  - {w}")?;
+    }
+    Ok(())
+}

@@ -46,6 +46,35 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Per-source zstd dictionaries.
     pub dict: DictConfig,
+    /// Retention rules.
+    pub retention: RetentionConfig,
+}
+
+/// Retention rules (`policies/`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Class of records whose header names none; CDA documents are patient documents.
+    /// Empty: such records get retention *undetermined*.
+    pub default_class: String,
+    /// Read the rule sets from this folder instead of the built-in copies of `policies/`.
+    pub policies_dir: Option<PathBuf>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { default_class: "fi:patient".into(), policies_dir: None }
+    }
+}
+
+impl RetentionConfig {
+    /// Load the rule sets this configuration names.
+    pub fn policies(&self) -> Result<crate::retention::Policies, crate::retention::policy::PolicyError> {
+        match &self.policies_dir {
+            Some(d) => crate::retention::Policies::from_dir(d),
+            None => crate::retention::Policies::builtin(),
+        }
+    }
 }
 
 /// Per-source zstd dictionaries (FORMAT.md "Dictionaries").
@@ -149,6 +178,7 @@ impl Default for Config {
             pack: PackConfig::default(),
             ingest: IngestConfig::default(),
             dict: DictConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -240,6 +270,10 @@ impl Config {
         }
         if !(1..=1024).contains(&self.dict.max_size_kib) {
             return bad("dict.max_size_kib must be 1–1024".into());
+        }
+        let policies = self.retention.policies().map_err(|e| ConfigError::Invalid { origin: None, message: e.to_string() })?;
+        if !self.retention.default_class.is_empty() && !policies.main.contains_key(&self.retention.default_class) {
+            return bad(format!("retention.default_class = {:?}: no rule covers that class", self.retention.default_class));
         }
         if self.ingest.max_xml_depth < 8 {
             return bad("ingest.max_xml_depth must be at least 8".into());

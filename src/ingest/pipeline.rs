@@ -122,6 +122,14 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
         now: started_at.clone(),
         invalid_hetu: archive.config.ingest.invalid_hetu,
         incomplete_header: archive.config.ingest.incomplete_header,
+        policies: std::sync::Arc::new(
+            archive
+                .config
+                .retention
+                .policies()
+                .map_err(|e| IngestError::Io { what: "load retention policies".into(), source: std::io::Error::other(e.to_string()) })?,
+        ),
+        default_class: Some(archive.config.retention.default_class.clone()).filter(|c| !c.is_empty()),
     };
     let a = archive.clone();
     let opts2 = opts.clone();

@@ -150,3 +150,44 @@ pub async fn search(archive: &Archive, q: &SearchQuery, access: &Access) -> Resu
     .await?;
     Ok(hits)
 }
+
+/// A record's retention: the decision stored at ingest, and the rules applied today to the
+/// facts the archive holds, with the reasoning.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Explanation {
+    /// Record.
+    pub record_id: RecordId,
+    /// The decision stored with the record.
+    pub stored: crate::retention::Retention,
+    /// The rules in force applied now.
+    pub now: crate::retention::Retention,
+    /// Whether the two differ (a rule or a fact changed since).
+    pub changed: bool,
+    /// The reasoning, step by step.
+    pub why: Vec<String>,
+}
+
+/// Explain a record's retention (logged: it reveals facts about the subject).
+pub async fn explain(archive: &Archive, id: &str, access: &Access) -> Result<Explanation, RetrieveError> {
+    let rid = resolve(archive, id).await?;
+    let rec = load(archive, rid).await?;
+    let m = &rec.meta;
+    let hetu_birth =
+        m.subject.as_ref().filter(|s| s.root == crate::ids::HETU_OID).and_then(|s| crate::validate::hetu::birth_date_lenient(&s.value));
+    let facts = crate::retention::Facts {
+        class: Some(archive.config.retention.default_class.clone()).filter(|c| !c.is_empty()),
+        kanta_class: m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()),
+        birth_date: hetu_birth.or_else(|| m.subject_birth_date.as_deref().and_then(|d| d.parse().ok())),
+        birth_from_hetu: hetu_birth.is_some(),
+        death_date: None,
+        created: m.created.as_deref().and_then(|c| c.get(..10)).and_then(|d| d.parse().ok()),
+        matter_closed: None,
+        child_birth: None,
+    };
+    let policies = archive.config.retention.policies().map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
+    let eval = crate::retention::evaluate(&policies, &facts, chrono::Utc::now().date_naive());
+    log(archive, access, ledger::ACCESS, rid.to_string(), serde_json::json!({ "action": "retention explain", "subject": m.subject }))
+        .await?;
+    let changed = eval.retention.rule_id != m.retention.rule_id || eval.retention.disposal != m.retention.disposal;
+    Ok(Explanation { record_id: rid, stored: m.retention.clone(), now: eval.retention, changed, why: eval.why })
+}

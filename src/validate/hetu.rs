@@ -76,6 +76,16 @@ pub fn parse(value: &str) -> Result<Hetu, HetuProblem> {
     Ok(Hetu { value: value.to_string(), birth_date, is_temporary: zzz >= 900 })
 }
 
+/// The birth date a henkilötunnus encodes, even when its check character is wrong (the date
+/// digits are as given; only the check disagrees). `None` when it is malformed.
+pub fn birth_date_lenient(value: &str) -> Option<NaiveDate> {
+    match parse(value) {
+        Ok(h) => Some(h.birth_date),
+        Err(HetuProblem::CheckCharacter { expected, .. }) => parse(&format!("{}{expected}", value.get(..10)?)).ok().map(|h| h.birth_date),
+        Err(HetuProblem::Malformed(_)) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

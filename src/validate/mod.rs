@@ -12,7 +12,7 @@ use crate::formats::cda::CdaDocument;
 use crate::ids::{DocumentId, HETU_OID, RunId, SubjectId};
 use crate::ingest::IngestedRecord;
 use crate::record::{META_VERSION, RecordMeta};
-use crate::retention::{self, Facts};
+use crate::retention::{self, Facts, Policies};
 use findings::{Code, Finding, Severity};
 
 /// What to do with a problem that does not stop a record from being understood: a
@@ -44,6 +44,10 @@ pub struct Context {
     pub invalid_hetu: ProblemPolicy,
     /// Policy for missing or unparseable header fields (V004, V007).
     pub incomplete_header: ProblemPolicy,
+    /// Retention rule sets.
+    pub policies: std::sync::Arc<Policies>,
+    /// Class for records whose header names none (`retention.default_class`).
+    pub default_class: Option<String>,
 }
 
 /// A record that passed validation: its metadata, its bytes and its searchable text.
@@ -205,27 +209,32 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
                 );
                 // The date digits are as given; only the check character disagrees. Using the
                 // date keeps the birthday-sample rule (permanent) from being missed.
-                if let Some(v) = s.extension.as_deref()
-                    && let Ok(fixed) = hetu::parse(&format!("{}{expected}", &v[..10]))
-                {
-                    hetu_birth = hetu_birth.or(Some(fixed.birth_date));
-                }
+                hetu_birth = hetu_birth.or(s.extension.as_deref().and_then(hetu::birth_date_lenient));
             }
         }
     }
     let birth_date = hetu_birth.or(birth_ts.as_ref().and_then(|t| t.date));
-    let retention = retention::evaluate(
-        &Facts { kanta_class: h.local.retention_period_class.clone(), birth_date, birth_from_hetu: hetu_birth.is_some(), death_date: None },
+    let eval = retention::evaluate(
+        &ctx.policies,
+        &Facts {
+            class: ctx.default_class.clone(),
+            kanta_class: h.local.retention_period_class.clone(),
+            birth_date,
+            birth_from_hetu: hetu_birth.is_some(),
+            death_date: None,
+            created: created.as_ref().and_then(|t| t.date),
+            matter_closed: None,
+            child_birth: None,
+        },
         ctx.today,
     );
-    if let Some(c) = h.local.retention_period_class.as_deref()
-        && retention.rule_id == "kanta-class-unknown"
-    {
+    if let Some(c) = &eval.unknown_code {
         f.push(
             Finding::new(Code::V011, format!("retentionPeriodClass {c:?} has no rule; retention undetermined"))
                 .at("hl7fi:localHeader/retentionPeriodClass"),
         );
     }
+    let retention = eval.retention;
     if f.iter().any(|x| x.severity == Severity::Error) {
         return Err(f);
     }
