@@ -65,6 +65,11 @@ impl Archive {
             self.store.delete(&ObjectKey::new(p.key.clone())?).await?;
             self.index.drop_pending(p.pack_id).await?;
         }
+        // Disposal that stopped after the index switched: the object still has to go.
+        for (pack_id, key) in self.index.deleting_packs().await? {
+            self.store.delete(&ObjectKey::new(key)?).await?;
+            self.index.drop_pack(pack_id).await?;
+        }
         let tmp = self.config.tmp_dir();
         if let Ok(rd) = std::fs::read_dir(&tmp) {
             for e in rd.flatten() {

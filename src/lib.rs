@@ -8,6 +8,7 @@ pub mod archive;
 pub mod config;
 pub mod dict;
 pub mod digest;
+pub mod disposal;
 pub mod fixtures;
 pub mod formats;
 pub mod ids;

@@ -2,7 +2,7 @@
 CREATE TABLE packs (
     pack_id      TEXT PRIMARY KEY,
     object_key   TEXT NOT NULL UNIQUE,
-    state        TEXT NOT NULL CHECK (state IN ('pending', 'committed')),
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'committed', 'deleting')),
     size         INTEGER,
     sha256       TEXT,
     record_count INTEGER,
@@ -36,7 +36,12 @@ CREATE TABLE records (
     dict_id          INTEGER NOT NULL DEFAULT 0,
     disposal         TEXT NOT NULL,
     lock_horizon     TEXT NOT NULL,
-    retention_rule   TEXT NOT NULL
+    retention_rule   TEXT NOT NULL,
+    -- Facts the retention engine needs, so that re-evaluation never has to read packs.
+    subject_birth    TEXT,
+    birth_from_hetu  INTEGER NOT NULL DEFAULT 0,
+    created_date     TEXT,
+    kanta_code       TEXT
 );
 CREATE INDEX records_document ON records(document_id);
 CREATE INDEX records_subject ON records(subject_value, subject_root);
@@ -69,6 +74,52 @@ CREATE TABLE dicts (
     created_at    TEXT NOT NULL
 );
 CREATE INDEX records_dict ON records(dict_id) WHERE dict_id != 0;
+
+-- Facts that arrive after ingest (e.g. death dates from a population-register extract).
+CREATE TABLE facts (
+    subject_value TEXT PRIMARY KEY,
+    death_date    TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    recorded_at   TEXT NOT NULL
+);
+
+-- Legal holds: on a subject (all their records, also future ones) or on listed records.
+CREATE TABLE holds (
+    hold_id    TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('subject', 'records')),
+    subject    TEXT,
+    reason     TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    removed_at TEXT,
+    removed_by TEXT,
+    removal_reason TEXT
+);
+CREATE TABLE hold_records (
+    hold_id   TEXT NOT NULL REFERENCES holds(hold_id),
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (hold_id, record_id)
+);
+
+-- Disposal: plans (made by one actor, approved by another), and what was destroyed.
+CREATE TABLE disposal_plans (
+    plan_id     TEXT PRIMARY KEY,
+    as_of       TEXT NOT NULL,
+    planned_by  TEXT NOT NULL,
+    planned_at  TEXT NOT NULL,
+    approved_by TEXT,
+    approved_at TEXT,
+    executed_at TEXT,
+    items_json  TEXT NOT NULL
+);
+CREATE TABLE tombstones (
+    record_id     TEXT PRIMARY KEY,
+    document_id   TEXT,
+    plan_id       TEXT NOT NULL,
+    disposed_at   TEXT NOT NULL,
+    detail_json   TEXT NOT NULL
+);
+CREATE INDEX tombstones_document ON tombstones(document_id);
 
 CREATE TABLE runs (
     run_id       TEXT PRIMARY KEY,

@@ -120,6 +120,21 @@ enum Command {
     },
     /// Storage per source: records, original and stored bytes, ratio, dictionaries in use.
     Stats,
+    /// Facts that arrive after ingest (death dates from a population-register extract).
+    Facts {
+        #[command(subcommand)]
+        command: FactsCommand,
+    },
+    /// Legal holds: nothing held is ever destroyed.
+    Hold {
+        #[command(subcommand)]
+        command: HoldCommand,
+    },
+    /// Disposal: plan, approve (another person), execute.
+    Dispose {
+        #[command(subcommand)]
+        command: DisposeCommand,
+    },
     /// Retention: why a record is kept as long as it is.
     Retention {
         #[command(subcommand)]
@@ -143,7 +158,94 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum FactsCommand {
+    /// Import death dates (CSV with header `subject_id,death_date`, dates YYYY-MM-DD) and
+    /// re-evaluate the subjects' records. A bad row refuses the whole file.
+    Import {
+        /// CSV file.
+        file: PathBuf,
+        /// Who imports (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HoldCommand {
+    /// Hold a subject's records (also future ones), given records, or what a search finds.
+    Add {
+        /// Subject id value (e.g. a henkilötunnus).
+        #[arg(long, conflicts_with_all = ["record", "text"])]
+        subject: Option<String>,
+        /// Record ids (digest, prefix or document id); repeatable.
+        #[arg(long)]
+        record: Vec<String>,
+        /// Hold every record whose title or text has these words.
+        #[arg(long)]
+        text: Option<String>,
+        /// Why (e.g. the court case or complaint number).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Remove a hold.
+    Remove {
+        /// Hold id.
+        hold_id: String,
+        /// Why it ends.
+        #[arg(long)]
+        reason: String,
+        /// Who (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// List holds.
+    List {
+        /// Include removed holds.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DisposeCommand {
+    /// Plan the destruction of everything due on a date (not held, not permanent, not undetermined).
+    Plan {
+        /// Due on or before this date (YYYY-MM-DD; default today).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+        /// Who plans (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Approve a plan (must be another person than the planner).
+    Approve {
+        /// Plan id.
+        plan_id: String,
+        /// Who approves (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Carry out an approved plan (re-checks holds and dates first).
+    Execute {
+        /// Plan id.
+        plan_id: String,
+        /// Who (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum RetentionCommand {
+    /// What could be destroyed on a date, grouped by pack.
+    Due {
+        /// YYYY-MM-DD (default today).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+    },
     /// The rule, the facts, the dates, and why (logged: it reveals facts about the subject).
     Explain {
         /// Record id (digest or 8+ character prefix) or document id.
@@ -192,6 +294,13 @@ struct UsageError(String);
 
 fn os_user() -> String {
     std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
+}
+
+fn date_arg(d: &Option<String>) -> Result<chrono::NaiveDate> {
+    match d {
+        None => Ok(chrono::Utc::now().date_naive()),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| UsageError(format!("date {s:?} is not YYYY-MM-DD")).into()),
+    }
 }
 
 fn access(a: &AccessArgs) -> Result<Access> {
@@ -342,6 +451,116 @@ async fn run(cli: Cli) -> Result<u8> {
             let a = open(&cli).await?;
             let e = retrieve::explain(&a, id, &acc).await?;
             output::explain(&mut out, &e, json)?;
+            Ok(0)
+        }
+        Command::Retention { command: RetentionCommand::Due { as_of } } => {
+            let a = open(&cli).await?;
+            let packs = arkisto::disposal::due(&a, date_arg(as_of)?).await?;
+            output::due(&mut out, &packs, json)?;
+            Ok(0)
+        }
+        Command::Facts { command: FactsCommand::Import { file, actor } } => {
+            let a = open(&cli).await?;
+            let r = arkisto::disposal::import_facts(&a, file, &actor.clone().unwrap_or_else(os_user)).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&r)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{} rows: {} subjects with a new death date; retention changed for {} records",
+                    r.rows, r.subjects, r.records_changed
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Hold { command } => {
+            let a = open(&cli).await?;
+            match command {
+                HoldCommand::Add { subject, record, text, reason, actor } => {
+                    let mut ids = Vec::new();
+                    for r in record {
+                        ids.push(retrieve::resolve(&a, r).await?);
+                    }
+                    if let Some(t) = text {
+                        let q = SearchQuery { text: Some(t.clone()), limit: 1_000_000, ..Default::default() };
+                        ids.extend(a.index.search(&q).await?.into_iter().map(|h| h.record_id));
+                    }
+                    if text.is_some() && ids.is_empty() && subject.is_none() {
+                        bail!(UsageError("the search found no records; nothing is held".into()));
+                    }
+                    let h = arkisto::disposal::add_hold(&a, subject.clone(), ids, reason, &actor.clone().unwrap_or_else(os_user)).await?;
+                    if json {
+                        writeln!(out, "{}", serde_json::to_string(&h)?)?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{} placed on {}",
+                            h.hold_id,
+                            h.subject.as_deref().map(|s| format!("subject {s}")).unwrap_or_else(|| format!("{} records", h.records.len()))
+                        )?;
+                    }
+                }
+                HoldCommand::Remove { hold_id, reason, actor } => {
+                    arkisto::disposal::remove_hold(&a, hold_id, reason, &actor.clone().unwrap_or_else(os_user)).await?;
+                    if !json {
+                        writeln!(out, "{hold_id} removed")?;
+                    }
+                }
+                HoldCommand::List { all } => {
+                    let holds = a.index.holds(*all).await?;
+                    output::holds(&mut out, &holds, json)?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Dispose { command } => {
+            let a = open(&cli).await?;
+            match command {
+                DisposeCommand::Plan { as_of, actor } => {
+                    let p = arkisto::disposal::plan(&a, date_arg(as_of)?, &actor.clone().unwrap_or_else(os_user)).await?;
+                    if json {
+                        writeln!(out, "{}", serde_json::to_string(&p)?)?;
+                    } else {
+                        let packs: std::collections::HashSet<_> = p.items.iter().map(|i| i.pack_id).collect();
+                        writeln!(
+                            out,
+                            "{}: {} records due on {} in {} packs; another person approves with `arkisto dispose approve {}`",
+                            p.plan_id,
+                            p.items.len(),
+                            p.as_of,
+                            packs.len(),
+                            p.plan_id
+                        )?;
+                    }
+                }
+                DisposeCommand::Approve { plan_id, actor } => {
+                    let p = arkisto::disposal::approve(&a, plan_id, &actor.clone().unwrap_or_else(os_user)).await?;
+                    if json {
+                        writeln!(out, "{}", serde_json::to_string(&p)?)?;
+                    } else {
+                        writeln!(out, "{} approved by {}", p.plan_id, p.approved_by.as_deref().unwrap_or("-"))?;
+                    }
+                }
+                DisposeCommand::Execute { plan_id, actor } => {
+                    let r = arkisto::disposal::execute(&a, plan_id, &actor.clone().unwrap_or_else(os_user)).await?;
+                    if json {
+                        writeln!(out, "{}", serde_json::to_string(&r)?)?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{}: {} records destroyed; {} packs deleted, {} compacted; {} kept back",
+                            r.plan_id,
+                            r.disposed,
+                            r.packs_deleted,
+                            r.packs_compacted,
+                            r.kept.len()
+                        )?;
+                        for (rec, why) in &r.kept {
+                            writeln!(out, "  kept {rec}: {why}")?;
+                        }
+                    }
+                }
+            }
             Ok(0)
         }
         Command::Stats => {

@@ -233,3 +233,41 @@ pub fn explain(out: &mut impl Write, e: &arkisto::retrieve::Explanation, json: b
     }
     Ok(())
 }
+
+pub fn due(out: &mut impl Write, packs: &[arkisto::disposal::DuePack], json: bool) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(packs)?)?;
+        return Ok(());
+    }
+    let n: usize = packs.iter().map(|p| p.due.len()).sum();
+    writeln!(out, "{n} records due in {} packs", packs.len())?;
+    for p in packs {
+        writeln!(
+            out,
+            "pack {}: {} of {} records due{}",
+            p.pack_id,
+            p.due.len(),
+            p.records,
+            if p.whole { " (whole pack)" } else { " (compaction needed)" }
+        )?;
+        for d in &p.due {
+            writeln!(out, "  {}  {}  {}", d.record_id, d.disposal, d.rule)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn holds(out: &mut impl Write, holds: &[arkisto::index::retention::Hold], json: bool) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(holds)?)?;
+        return Ok(());
+    }
+    for h in holds {
+        let what = h.subject.as_deref().map(|s| format!("subject {s}")).unwrap_or_else(|| format!("{} records", h.records.len()));
+        let removed =
+            h.removed_at.as_deref().map(|r| format!(" — removed {r} by {}", h.removed_by.as_deref().unwrap_or("-"))).unwrap_or_default();
+        writeln!(out, "{}  {}  {}  by {}: {}{}", h.hold_id, h.created_at, what, h.actor, h.reason, removed)?;
+    }
+    writeln!(out, "{} hold(s)", holds.len())?;
+    Ok(())
+}

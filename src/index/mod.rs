@@ -4,6 +4,7 @@
 //! The index never holds anything that cannot be rebuilt from the store, except credentials.
 
 pub mod rebuild;
+pub mod retention;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -215,7 +216,7 @@ pub struct RunFile {
 
 /// The index, whatever database holds it.
 #[async_trait]
-pub trait Index: Send + Sync {
+pub trait Index: retention::RetentionIndex + Send + Sync {
     /// Create or upgrade the schema.
     async fn migrate(&self) -> Result<(), IndexError>;
     /// Empty every table (before a rebuild).

@@ -53,12 +53,14 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
                     {
                         archive.index.add_dict(&info, vec![], &e.time).await?;
                     }
+                    replay_retention_event(archive, e).await?;
                 }
             }
             Err(e) => rep.problems.push(format!("{}: {e}", o.key)),
         }
     }
-    let mut seen: HashSet<RecordId> = HashSet::new();
+    // Destroyed records stay destroyed, even if a pack that still holds them survived a crash.
+    let mut seen: HashSet<RecordId> = archive.index.tombstoned().await?;
     for o in archive.store.list("packs/").await? {
         let key = o.key.clone();
         match read_pack(archive, &key, o.size, &mut seen, &mut rep).await {
@@ -79,6 +81,21 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
             Ok(None) => {}
             Err(why) => rep.problems.push(format!("{key}: {why}")),
         }
+    }
+    // Facts that arrived after ingest apply again.
+    let deaths: std::collections::HashMap<String, String> = archive.index.facts().await?.into_iter().collect();
+    if !deaths.is_empty() {
+        let policies = archive
+            .config
+            .retention
+            .policies()
+            .map_err(|e| ArchiveError::Io { what: "retention policies".into(), source: std::io::Error::other(e.to_string()) })?;
+        let mut rows = Vec::new();
+        for s in deaths.keys() {
+            rows.extend(archive.index.retention_rows(Some(s)).await?);
+        }
+        let updates = crate::disposal::reevaluate(archive, &policies, &rows, &deaths, chrono::Utc::now().date_naive());
+        archive.index.update_retention(&updates, vec![], &now()).await?;
     }
     let event = NewEvent {
         event_type: ledger::INDEX_REBUILD.into(),
@@ -143,4 +160,45 @@ async fn read_pack(
         run_id,
     };
     Ok(Some((row, records)))
+}
+
+/// Restore what a retention event recorded (facts, holds, plans, approvals, tombstones).
+async fn replay_retention_event(archive: &Archive, e: &crate::ledger::Event) -> Result<(), ArchiveError> {
+    use crate::index::retention::{Hold, Plan, Tombstone};
+    let d = &e.detail;
+    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    match e.event_type.as_str() {
+        ledger::FACT => archive.index.set_fact(&s("subject"), &s("death_date"), &s("source"), &e.time).await?,
+        ledger::HOLD_PLACED => {
+            if let Ok(h) = serde_json::from_value::<Hold>(d.clone()) {
+                archive.index.add_hold(&h, vec![], &e.time).await?;
+            }
+        }
+        ledger::HOLD_REMOVED => {
+            archive.index.remove_hold(&s("hold_id"), &s("removed_by"), &s("reason"), &s("removed_at"), vec![], &e.time).await?;
+        }
+        ledger::DISPOSAL_PLAN => {
+            if let Ok(p) = serde_json::from_value::<Plan>(d.clone()) {
+                archive.index.add_plan(&p, vec![], &e.time).await?;
+            }
+        }
+        ledger::DISPOSAL_APPROVAL => {
+            archive.index.approve_plan(&s("plan_id"), &s("approved_by"), &s("approved_at"), vec![], &e.time).await?
+        }
+        ledger::DISPOSAL_EXECUTED => archive.index.finish_plan(&e.object, &e.time, vec![], &e.time).await?,
+        ledger::DELETION => {
+            if let Ok(id) = e.object.parse() {
+                let t = Tombstone {
+                    record_id: RecordId(id),
+                    document_id: d.get("document_id").and_then(|v| v.as_str()).map(String::from),
+                    plan_id: s("plan_id"),
+                    disposed_at: s("disposed_at"),
+                    detail: d.clone(),
+                };
+                archive.index.restore_tombstone(&t).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

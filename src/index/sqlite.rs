@@ -11,6 +11,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::*;
 use crate::ledger::Event;
 
+mod retention;
+
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
 
 /// The SQLite index.
@@ -212,7 +214,21 @@ impl Index for SqliteIndex {
 
     async fn clear(&self) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
-        for t in ["records_fts", "records", "packs", "run_files", "runs", "ledger", "counters", "dicts"] {
+        for t in [
+            "records_fts",
+            "records",
+            "packs",
+            "run_files",
+            "runs",
+            "ledger",
+            "counters",
+            "dicts",
+            "facts",
+            "hold_records",
+            "holds",
+            "disposal_plans",
+            "tombstones",
+        ] {
             sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -266,7 +282,7 @@ impl Index for SqliteIndex {
             let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT INTO records (id, record_id, document_id, set_id, version, subject_root, subject_value, title, doc_type, created, service_time, \
                  custodian, source, run_id, pack_id, meta_offset, meta_len, data_offset, data_len, stored_sha256, meta_sha256, original_size, dict_id, \
-                 disposal, lock_horizon, retention_rule) ",
+                 disposal, lock_horizon, retention_rule, subject_birth, birth_from_hetu, created_date, kanta_code) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 let (m, l) = (&r.meta, &r.location);
@@ -295,7 +311,15 @@ impl Index for SqliteIndex {
                     .push_bind(l.dict_id as i64)
                     .push_bind(m.retention.disposal_text())
                     .push_bind(m.retention.lock_horizon.clone())
-                    .push_bind(m.retention.rule_id.clone());
+                    .push_bind(m.retention.rule_id.clone())
+                    .push_bind(m.subject_birth_date.clone())
+                    .push_bind(
+                        m.subject.as_ref().is_some_and(|s| {
+                            s.root == crate::ids::HETU_OID && crate::validate::hetu::birth_date_lenient(&s.value).is_some()
+                        }),
+                    )
+                    .push_bind(m.created.as_deref().and_then(|c| c.get(..10)).map(String::from))
+                    .push_bind(m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()));
             });
             match qb.build().execute(&mut *tx).await {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {

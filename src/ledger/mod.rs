@@ -22,6 +22,24 @@ pub const ACCESS: &str = "access";
 pub const INDEX_REBUILD: &str = "index rebuild";
 /// A compression dictionary was created (PREMIS "creation").
 pub const DICTIONARY: &str = "creation";
+/// A fact about a subject arrived (e.g. a death date).
+pub const FACT: &str = "fact recorded";
+/// Records' retention was re-evaluated and changed.
+pub const REEVALUATION: &str = "retention re-evaluation";
+/// A legal hold was placed.
+pub const HOLD_PLACED: &str = "legal hold placed";
+/// A legal hold was removed.
+pub const HOLD_REMOVED: &str = "legal hold removed";
+/// A disposal plan was made.
+pub const DISPOSAL_PLAN: &str = "disposal plan";
+/// A disposal plan was approved.
+pub const DISPOSAL_APPROVAL: &str = "disposal approval";
+/// A record was destroyed (PREMIS "deletion"); its detail is the tombstone.
+pub const DELETION: &str = "deletion";
+/// A pack was rewritten without its disposed records.
+pub const COMPACTION: &str = "pack compaction";
+/// A disposal plan was carried out.
+pub const DISPOSAL_EXECUTED: &str = "disposal executed";
 /// An ingest run finished (its summary).
 pub const RUN: &str = "ingest run";
 

@@ -171,6 +171,18 @@ impl PackWriter {
         Ok((loc, meta_json))
     }
 
+    /// Append a record's frames exactly as they are in another pack (compaction): the bytes,
+    /// and so both digests, do not change; only the offsets do.
+    pub fn append_raw(&mut self, meta_frame: &[u8], data_frame: &[u8], from: &RecordLocation) -> io::Result<RecordLocation> {
+        let meta_offset = self.out.written();
+        self.out.write_all(meta_frame)?;
+        let data_offset = self.out.written();
+        self.out.write_all(data_frame)?;
+        let loc = RecordLocation { meta_offset, data_offset, ..from.clone() };
+        self.records.push(loc.clone());
+        Ok(loc)
+    }
+
     /// Whether a record is already in this pack.
     pub fn contains(&self, id: &RecordId) -> bool {
         self.records.iter().any(|r| &r.record_id == id)

@@ -25,6 +25,20 @@ pub enum RetrieveError {
     /// No record matches the id.
     #[error("no record matches {0:?}; try `arkisto search` to find its id")]
     NotFound(String),
+    /// The record was destroyed under a disposal plan.
+    #[error("record {record} was disposed of on {date} under {rule} (plan {plan}, approved by {approved_by})")]
+    Disposed {
+        /// Record.
+        record: RecordId,
+        /// When.
+        date: String,
+        /// Rule.
+        rule: String,
+        /// Plan.
+        plan: String,
+        /// Approver.
+        approved_by: String,
+    },
     /// The id prefix matches several records.
     #[error("{0:?} matches {1} records; give more characters of the id")]
     Ambiguous(String, usize),
@@ -46,6 +60,7 @@ impl RetrieveError {
     pub fn code(&self) -> &'static str {
         match self {
             RetrieveError::NotFound(_) => "not-found",
+            RetrieveError::Disposed { .. } => "disposed",
             RetrieveError::Ambiguous(..) => "ambiguous-id",
             RetrieveError::Damaged { .. } => "damaged",
             RetrieveError::Archive(_) => "archive",
@@ -88,7 +103,19 @@ pub async fn resolve(archive: &Archive, id: &str) -> Result<RecordId, RetrieveEr
     let ids = archive.index.resolve(id).await?;
     match ids.as_slice() {
         [one] => Ok(*one),
-        [] => Err(RetrieveError::NotFound(id.to_string())),
+        [] => match archive.index.tombstone(id).await? {
+            Some(t) => {
+                let f = |k: &str| t.detail.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+                Err(RetrieveError::Disposed {
+                    record: t.record_id,
+                    date: t.disposed_at.get(..10).unwrap_or(&t.disposed_at).to_string(),
+                    rule: f("rule"),
+                    plan: t.plan_id.clone(),
+                    approved_by: f("approved_by"),
+                })
+            }
+            None => Err(RetrieveError::NotFound(id.to_string())),
+        },
         many => Err(RetrieveError::Ambiguous(id.to_string(), many.len())),
     }
 }
@@ -179,7 +206,10 @@ pub async fn explain(archive: &Archive, id: &str, access: &Access) -> Result<Exp
         kanta_class: m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()),
         birth_date: hetu_birth.or_else(|| m.subject_birth_date.as_deref().and_then(|d| d.parse().ok())),
         birth_from_hetu: hetu_birth.is_some(),
-        death_date: None,
+        death_date: match &m.subject {
+            Some(s) => archive.index.facts().await?.into_iter().find(|(v, _)| *v == s.value).and_then(|(_, d)| d.parse().ok()),
+            None => None,
+        },
         created: m.created.as_deref().and_then(|c| c.get(..10)).and_then(|d| d.parse().ok()),
         matter_closed: None,
         child_birth: None,
@@ -188,6 +218,19 @@ pub async fn explain(archive: &Archive, id: &str, access: &Access) -> Result<Exp
     let eval = crate::retention::evaluate(&policies, &facts, chrono::Utc::now().date_naive());
     log(archive, access, ledger::ACCESS, rid.to_string(), serde_json::json!({ "action": "retention explain", "subject": m.subject }))
         .await?;
-    let changed = eval.retention.rule_id != m.retention.rule_id || eval.retention.disposal != m.retention.disposal;
-    Ok(Explanation { record_id: rid, stored: m.retention.clone(), now: eval.retention, changed, why: eval.why })
+    // "Stored" is the decision in force: ingest's, or a later re-evaluation's (the index row).
+    let mut stored = m.retention.clone();
+    if let Some(row) =
+        archive.index.retention_rows(m.subject.as_ref().map(|s| s.value.as_str())).await?.into_iter().find(|r| r.record_id == rid)
+    {
+        stored.rule_id = row.rule;
+        stored.lock_horizon = row.lock_horizon;
+        stored.disposal = match row.disposal.as_str() {
+            "permanent" => crate::retention::Disposal::Permanent,
+            "undetermined" => stored.disposal.clone(),
+            d => crate::retention::Disposal::Date { date: d.to_string() },
+        };
+    }
+    let changed = eval.retention.rule_id != stored.rule_id || eval.retention.disposal != stored.disposal;
+    Ok(Explanation { record_id: rid, stored, now: eval.retention, changed, why: eval.why })
 }
