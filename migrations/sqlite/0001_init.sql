@@ -41,7 +41,9 @@ CREATE TABLE records (
     subject_birth    TEXT,
     birth_from_hetu  INTEGER NOT NULL DEFAULT 0,
     created_date     TEXT,
-    kanta_code       TEXT
+    kanta_code       TEXT,
+    function_code    TEXT,
+    document_type    TEXT
 );
 CREATE INDEX records_document ON records(document_id);
 CREATE INDEX records_subject ON records(subject_value, subject_root);

@@ -84,6 +84,8 @@ pub fn reevaluate(
             let f = Facts {
                 class: class.clone(),
                 kanta_class: r.kanta_code.clone(),
+                function_code: r.function_code.clone(),
+                document_type: r.document_type.clone(),
                 birth_date: r.subject_birth.as_deref().and_then(|d| d.parse().ok()),
                 birth_from_hetu: r.birth_from_hetu,
                 death_date: r.subject.as_ref().and_then(|s| deaths.get(s)).and_then(|d| d.parse().ok()),

@@ -30,6 +30,10 @@ pub struct RetentionRow {
     pub created_date: Option<String>,
     /// Kanta retentionPeriodClass code.
     pub kanta_code: Option<String>,
+    /// functionCode (TOS task class).
+    pub function_code: Option<String>,
+    /// documentType.
+    pub document_type: Option<String>,
     /// Current decision: an ISO date, `permanent` or `undetermined`.
     pub disposal: String,
     /// Current lock horizon.

@@ -282,7 +282,7 @@ impl Index for SqliteIndex {
             let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT INTO records (id, record_id, document_id, set_id, version, subject_root, subject_value, title, doc_type, created, service_time, \
                  custodian, source, run_id, pack_id, meta_offset, meta_len, data_offset, data_len, stored_sha256, meta_sha256, original_size, dict_id, \
-                 disposal, lock_horizon, retention_rule, subject_birth, birth_from_hetu, created_date, kanta_code) ",
+                 disposal, lock_horizon, retention_rule, subject_birth, birth_from_hetu, created_date, kanta_code, function_code, document_type) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 let (m, l) = (&r.meta, &r.location);
@@ -319,7 +319,9 @@ impl Index for SqliteIndex {
                         }),
                     )
                     .push_bind(m.created.as_deref().and_then(|c| c.get(..10)).map(String::from))
-                    .push_bind(m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()));
+                    .push_bind(m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()))
+                    .push_bind(m.local_header.as_ref().and_then(|l| l.function_code.clone()))
+                    .push_bind(m.local_header.as_ref().and_then(|l| l.document_type.clone()));
             });
             match qb.build().execute(&mut *tx).await {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {

@@ -8,7 +8,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use super::policy::{Certainty, Policies, Rule, Trigger};
+use super::policy::{Certainty, CodeField, Policies, Rule, Trigger};
 use super::{Disposal, Retention, add_years};
 
 /// Years an Object Lock is kept ahead for records with no lawful destruction date yet.
@@ -21,6 +21,10 @@ pub struct Facts {
     pub class: Option<String>,
     /// Kanta `retentionPeriodClass` code from the header.
     pub kanta_class: Option<String>,
+    /// `functionCode` (TOS task class) from the header.
+    pub function_code: Option<String>,
+    /// `documentType` from the header.
+    pub document_type: Option<String>,
     /// Subject's birth date.
     pub birth_date: Option<NaiveDate>,
     /// Whether the birth date is from a henkilötunnus (the birthday sample needs the day).
@@ -94,10 +98,21 @@ pub fn evaluate(policies: &Policies, facts: &Facts, today: NaiveDate) -> Evaluat
             }
         },
         None => {
-            if let Some(c) = &facts.class {
-                why.push(format!("class {c} from the source's configuration"));
+            let mapped = [(CodeField::FunctionCode, &facts.function_code), (CodeField::DocumentType, &facts.document_type)]
+                .into_iter()
+                .find_map(|(field, code)| code.as_deref().and_then(|c| policies.class_for(field, c)).map(|m| (field, m)));
+            match mapped {
+                Some((field, m)) => {
+                    why.push(format!("{field:?} {} ({}) means class {}", m.code, m.title, m.class));
+                    Some(m.class.clone())
+                }
+                None => {
+                    if let Some(c) = &facts.class {
+                        why.push(format!("class {c} from the source's configuration"));
+                    }
+                    facts.class.clone()
+                }
             }
-            facts.class.clone()
         }
     };
     let undetermined = |why: Vec<String>, missing: String, class: Option<String>, unknown_code| Evaluation {

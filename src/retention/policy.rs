@@ -115,10 +115,26 @@ pub struct Fallback {
     pub years: u32,
 }
 
+/// The header field a code comes from.
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeField {
+    /// `hl7fi:localHeader/retentionPeriodClass`.
+    #[default]
+    RetentionPeriodClass,
+    /// `hl7fi:localHeader/functionCode` (TOS task class).
+    FunctionCode,
+    /// `hl7fi:localHeader/documentType`.
+    DocumentType,
+}
+
 /// A mapping from a source code (e.g. Kanta `retentionPeriodClass`) to a class.
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassMap {
+    /// Which header field the code is in (default `retention_period_class`).
+    #[serde(default)]
+    pub field: CodeField,
     /// Code system OID.
     pub code_system: String,
     /// Code.
@@ -177,8 +193,8 @@ pub struct Policies {
     pub main: HashMap<String, String>,
     /// Class → exception rule ids (birthday sample …).
     pub exceptions: HashMap<String, Vec<String>>,
-    /// (code system, code) → mapping.
-    pub maps: HashMap<(String, String), ClassMap>,
+    /// (field, code) → mapping.
+    pub maps: HashMap<(CodeField, String), ClassMap>,
     /// Rule set id → (version, title, source).
     pub rulesets: BTreeMap<String, (String, String, String)>,
 }
@@ -263,7 +279,7 @@ impl Policies {
                 }
             }
             for m in f.map {
-                p.maps.insert((m.code_system.clone(), m.code.clone()), m);
+                p.maps.insert((m.field, m.code.clone()), m);
             }
         }
         for r in p.rules.values() {
@@ -286,7 +302,12 @@ impl Policies {
 
     /// The class a Kanta `retentionPeriodClass` code maps to.
     pub fn kanta_class(&self, code: &str) -> Option<&ClassMap> {
-        self.maps.get(&(KANTA_RETENTION_SYSTEM.to_string(), code.to_string()))
+        self.maps.get(&(CodeField::RetentionPeriodClass, code.to_string()))
+    }
+
+    /// The class a header code in `field` maps to.
+    pub fn class_for(&self, field: CodeField, code: &str) -> Option<&ClassMap> {
+        self.maps.get(&(field, code.to_string()))
     }
 }
 

@@ -390,6 +390,8 @@ fn the_retention_table() {
         let f = Facts {
             class: c.class.map(String::from),
             kanta_class: c.kanta.map(String::from),
+            function_code: None,
+            document_type: None,
             birth_date: c.birth.map(d),
             birth_from_hetu: c.from_hetu,
             death_date: c.death.map(d),
@@ -427,4 +429,36 @@ fn unknown_kanta_codes_are_reported() {
     let p = Policies::builtin().unwrap();
     let e = evaluate(&p, &Facts { kanta_class: Some("99".into()), ..Default::default() }, d(TODAY));
     assert_eq!(e.unknown_code.as_deref(), Some("99"));
+}
+
+#[test]
+fn function_code_and_document_type_maps_class_records() {
+    let extra = r#"[ruleset]
+id = "test-maps"
+version = "1"
+title = "t"
+jurisdiction = "FI"
+source = "test"
+[[map]]
+field = "function_code"
+code_system = "tos"
+code = "05.01"
+class = "fi:patient:genetic"
+title = "genetics"
+source = "test"
+certainty = "confirmed"
+"#;
+    let mut texts: Vec<(String, String)> = policy::BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    texts.push(("maps.toml".into(), extra.into()));
+    let p = Policies::from_texts(texts).unwrap();
+    let f = Facts {
+        function_code: Some("05.01".into()),
+        class: Some("fi:patient".into()),
+        birth_date: Some(d("1950-03-01")),
+        birth_from_hetu: true,
+        ..Default::default()
+    };
+    assert_eq!(evaluate(&p, &f, d(TODAY)).retention.disposal, Disposal::Permanent);
+    let other = Facts { function_code: Some("99".into()), ..f };
+    assert_eq!(evaluate(&p, &other, d(TODAY)).retention.rule_id, "fi-patient-default", "unmapped codes fall back to the configured class");
 }

@@ -204,6 +204,8 @@ pub async fn explain(archive: &Archive, id: &str, access: &Access) -> Result<Exp
     let facts = crate::retention::Facts {
         class: Some(archive.config.retention.default_class.clone()).filter(|c| !c.is_empty()),
         kanta_class: m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()),
+        function_code: m.local_header.as_ref().and_then(|l| l.function_code.clone()),
+        document_type: m.local_header.as_ref().and_then(|l| l.document_type.clone()),
         birth_date: hetu_birth.or_else(|| m.subject_birth_date.as_deref().and_then(|d| d.parse().ok())),
         birth_from_hetu: hetu_birth.is_some(),
         death_date: match &m.subject {

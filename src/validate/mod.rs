@@ -219,6 +219,8 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
         &Facts {
             class: ctx.default_class.clone(),
             kanta_class: h.local.retention_period_class.clone(),
+            function_code: h.local.function_code.clone(),
+            document_type: h.local.document_type.clone(),
             birth_date,
             birth_from_hetu: hetu_birth.is_some(),
             death_date: None,

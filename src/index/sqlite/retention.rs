@@ -21,6 +21,8 @@ fn row_to_retention(r: &SqliteRow) -> Result<RetentionRow, IndexError> {
         birth_from_hetu: r.try_get::<i64, _>("birth_from_hetu")? != 0,
         created_date: r.try_get("created_date")?,
         kanta_code: r.try_get("kanta_code")?,
+        function_code: r.try_get("function_code")?,
+        document_type: r.try_get("document_type")?,
         disposal: r.try_get("disposal")?,
         lock_horizon: r.try_get("lock_horizon")?,
         rule: r.try_get("retention_rule")?,
@@ -36,7 +38,7 @@ fn json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, IndexE
 #[async_trait]
 impl RetentionIndex for SqliteIndex {
     async fn retention_rows(&self, subject: Option<&str>) -> Result<Vec<RetentionRow>, IndexError> {
-        const COLS: &str = "SELECT record_id, document_id, subject_value, subject_birth, birth_from_hetu, created_date, kanta_code, disposal, \
+        const COLS: &str = "SELECT record_id, document_id, subject_value, subject_birth, birth_from_hetu, created_date, kanta_code, function_code, document_type, disposal, \
                             lock_horizon, retention_rule, pack_id, stored_sha256 FROM records";
         let rows = match subject {
             Some(s) => sqlx::query(&format!("{COLS} WHERE subject_value = ?")).bind(s).fetch_all(&self.pool).await?,
