@@ -249,7 +249,7 @@ fn process(
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files ({per_sec}, eta {eta}) {msg}",
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files, eta {eta}  {msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
@@ -268,7 +268,7 @@ fn process(
             }
             bar.inc(1);
         }
-        bar.set_message(format!("{} packed, {} quarantined", stage.pending_count(), stage.quarantined()));
+        bar.set_message(format!("{} quarantined", stage.quarantined()));
     }
     drop(rx);
     for t in threads {

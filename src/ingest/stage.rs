@@ -95,11 +95,6 @@ impl PackStage {
         })
     }
 
-    /// Records appended but not yet committed.
-    pub fn pending_count(&self) -> u64 {
-        self.open.values().map(|p| p.pending.len() as u64).sum()
-    }
-
     /// Quarantined so far.
     pub fn quarantined(&self) -> u64 {
         self.counts.quarantined
