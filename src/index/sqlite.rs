@@ -67,6 +67,14 @@ impl SqliteIndex {
         self.write_lock.clone().lock_owned().await
     }
 
+    /// Append `events` to the ledger inside `tx`, then commit: every state change and the
+    /// event recording it land together or not at all.
+    async fn commit_with(mut tx: Transaction<'static, Sqlite>, events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
+        Self::append_in(&mut tx, events, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn append_in(tx: &mut Transaction<'static, Sqlite>, events: Vec<NewEvent>, now: &str) -> Result<Vec<Event>, IndexError> {
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
@@ -330,9 +338,7 @@ impl Index for SqliteIndex {
                 other => other?,
             };
         }
-        Self::append_in(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::commit_with(tx, events, now).await
     }
 
     async fn reserve_ids(&self, n: u64) -> Result<i64, IndexError> {
@@ -554,9 +560,7 @@ impl Index for SqliteIndex {
             .bind(run.run_id.to_string())
             .execute(&mut *tx)
             .await?;
-        Self::append_in(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::commit_with(tx, events, now).await
     }
 
     async fn runs(&self, limit: u32) -> Result<Vec<RunRow>, IndexError> {

@@ -69,9 +69,7 @@ impl RetentionIndex for SqliteIndex {
                 .execute(&mut *tx)
                 .await?;
         }
-        Self::append_in(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::commit_with(tx, events, now).await
     }
 
     async fn add_hold(&self, h: &Hold, events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
@@ -92,9 +90,7 @@ impl RetentionIndex for SqliteIndex {
                 .execute(&mut *tx)
                 .await?;
         }
-        Self::append_in(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::commit_with(tx, events, now).await
     }
 
     async fn remove_hold(
@@ -178,9 +174,7 @@ impl RetentionIndex for SqliteIndex {
             .bind(serde_json::to_string(&p.items).map_err(|e| corrupt("plan", e))?)
             .execute(&mut *tx)
             .await?;
-        Self::append_in(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::commit_with(tx, events, now).await
     }
 
     async fn plan(&self, plan_id: &str) -> Result<Option<Plan>, IndexError> {
@@ -207,9 +201,7 @@ impl RetentionIndex for SqliteIndex {
             .bind(plan_id)
             .execute(&mut *tx)
             .await?;
-        Self::append_in(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::commit_with(tx, events, now).await
     }
 
     async fn finish_plan(&self, plan_id: &str, at: &str, events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
@@ -219,9 +211,7 @@ impl RetentionIndex for SqliteIndex {
             .bind(plan_id)
             .execute(&mut *tx)
             .await?;
-        Self::append_in(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::commit_with(tx, events, now).await
     }
 
     async fn dispose_in_pack(&self, d: PackDisposal<'_>, events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
@@ -263,9 +253,7 @@ impl RetentionIndex for SqliteIndex {
             return Err(IndexError::Conflict(format!("pack {} would keep {left} indexed records; disposal not applied", d.old_pack)));
         }
         sqlx::query("UPDATE packs SET state = 'deleting' WHERE pack_id = ?").bind(d.old_pack.to_string()).execute(&mut *tx).await?;
-        Self::append_in(&mut tx, events, now).await?;
-        tx.commit().await?;
-        Ok(())
+        Self::commit_with(tx, events, now).await
     }
 
     async fn deleting_packs(&self) -> Result<Vec<(PackId, String)>, IndexError> {
