@@ -28,6 +28,11 @@ pub enum ArchiveError {
     },
 }
 
+/// Held while a process may recover or rewrite packs; released on drop (or process exit).
+pub struct WriterLock {
+    _file: std::fs::File,
+}
+
 /// The archive a command works on.
 #[derive(Clone)]
 pub struct Archive {
@@ -54,6 +59,24 @@ impl Archive {
         let store = Arc::new(LocalStore::open(config.store_dir())?);
         let index = Arc::new(SqliteIndex::open(&config.index_path()).await?);
         Ok(Self { config, store, index, dicts: Default::default() })
+    }
+
+    /// Take the archive's writer lock (a lock file in the data directory), waiting for another
+    /// process that holds it. Commands that recover interrupted work or rewrite packs hold it,
+    /// so that one never takes another's in-flight pack for a crash's leftovers.
+    pub fn lock_writer(&self) -> Result<WriterLock, ArchiveError> {
+        let path = self.config.data_dir.join("writer.lock");
+        let io = |source| ArchiveError::Io { what: format!("lock {}", path.display()), source };
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!("another arkisto process is writing to {}; waiting for it to finish…", self.config.data_dir.display());
+                f.lock().map_err(io)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        Ok(WriterLock { _file: f })
     }
 
     /// Undo the traces of an interrupted ingest: a pack stored but never indexed is removed

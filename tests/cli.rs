@@ -293,3 +293,39 @@ fn config_errors_exit_2_and_name_the_key() {
     let o = env.run(&["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn two_ingests_at_once_on_one_archive_both_complete() {
+    let env = Env::new();
+    let (a, b) = (env.path("a"), env.path("b"));
+    for (dir, seed) in [(&a, "61"), (&b, "62")] {
+        assert!(env.run(&["fixtures", "generate", "--records", "200", "--seed", seed, "--out", dir.to_str().unwrap()]).status.success());
+    }
+    let spawn = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_arkisto"))
+            .arg("--data-dir")
+            .arg(env.data())
+            .args(["--json", "ingest", dir.to_str().unwrap()])
+            .env("ARKISTO__PACK__TARGET_SIZE_MIB", "1")
+            .output()
+            .unwrap()
+    };
+    // B starts while A is mid-run (A's temp packs exist): B must not take them for leftovers.
+    let tmp = env.data().join("tmp");
+    let (ra, rb) = std::thread::scope(|s| {
+        let ha = s.spawn(|| spawn(&a));
+        let t0 = std::time::Instant::now();
+        while !std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some()) && t0.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let hb = s.spawn(|| spawn(&b));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    for r in [&ra, &rb] {
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        assert_eq!(v["counts"]["archived"], 200);
+    }
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!((code, v["records"].as_u64()), (0, Some(400)), "{v}");
+}

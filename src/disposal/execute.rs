@@ -95,6 +95,7 @@ pub struct ExecuteReport {
 /// Carry out an approved plan. Re-checks every record now: still indexed, still due by the
 /// plan's date under its current retention, not held.
 pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<ExecuteReport, DisposalError> {
+    let _writer = archive.lock_writer()?;
     archive.recover().await?;
     let p = archive.index.plan(plan_id).await?.ok_or_else(|| DisposalError::Refused(format!("no plan {plan_id}")))?;
     let Some(approver) = p.approved_by.clone() else {

@@ -33,6 +33,7 @@ pub struct RebuildReport {
 
 /// Rebuild the index of `archive` from its store.
 pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, ArchiveError> {
+    let _writer = archive.lock_writer()?;
     let mut rep = RebuildReport::default();
     archive.index.clear().await?;
     // The ledger first: it names the dictionaries (and their digests) that packs need.
