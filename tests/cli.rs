@@ -243,6 +243,21 @@ fn verify_finds_an_index_row_pointing_at_a_record_the_pack_does_not_hold() {
 }
 
 #[test]
+fn verify_detects_a_deleted_ledger_segment() {
+    let env = Env::new();
+    env.ingest(&valid_small());
+    let dir = env.data().join("store/ledger");
+    let first = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    std::fs::remove_file(&first).unwrap();
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 3);
+    assert!(
+        v["findings"].as_array().unwrap().iter().any(|f| f["code"] == "A010" && f["message"].as_str().unwrap().contains("missing")),
+        "{v}"
+    );
+}
+
+#[test]
 fn verify_detects_an_edited_ledger() {
     let env = Env::new();
     env.ingest(&valid_small());

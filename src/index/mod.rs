@@ -274,6 +274,8 @@ pub trait Index: retention::RetentionIndex + Send + Sync {
     async fn unflushed_events(&self) -> Result<Vec<Event>, IndexError>;
     /// Mark events up to `last_seq` as written to segment `key`.
     async fn mark_flushed(&self, first_seq: i64, last_seq: i64, key: &str) -> Result<(), IndexError>;
+    /// The store keys of every ledger segment the index says it wrote.
+    async fn segments(&self) -> Result<Vec<String>, IndexError>;
     /// The whole ledger, in order.
     async fn events(&self) -> Result<Vec<Event>, IndexError>;
     /// Restore a run row (rebuild).

@@ -626,6 +626,12 @@ impl Index for SqliteIndex {
         Ok(())
     }
 
+    async fn segments(&self) -> Result<Vec<String>, IndexError> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT segment FROM ledger WHERE segment IS NOT NULL ORDER BY segment")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn events(&self) -> Result<Vec<Event>, IndexError> {
         let rows = sqlx::query("SELECT * FROM ledger ORDER BY seq").fetch_all(&self.pool).await?;
         rows.iter().map(event_from_row).collect()

@@ -261,6 +261,12 @@ async fn verify_ledger(archive: &Archive, r: &mut VerifyReport) -> Result<(), Ar
         r.add(ACode::A009, Some(format!("ledger event {seq}")), vec![], why);
     }
     let by_seq: HashMap<i64, &ledger::Event> = events.iter().map(|e| (e.seq, e)).collect();
+    let stored: std::collections::HashSet<String> = archive.store.list("ledger/").await?.into_iter().map(|o| o.key.to_string()).collect();
+    for key in archive.index.segments().await? {
+        if !stored.contains(&key) {
+            r.add(ACode::A010, Some(key), vec![], "ledger segment is missing from the store (the events it held are only in the index)");
+        }
+    }
     for o in archive.store.list("ledger/").await? {
         let bytes = crate::store::get_all(&*archive.store, &o.key).await?;
         match ledger::decode_segment(&bytes) {
