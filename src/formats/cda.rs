@@ -373,6 +373,22 @@ mod tests {
         assert_eq!(d.narrative.trim(), "Tulosyy Päänsärky, kova särky");
     }
 
+    proptest::proptest! {
+        /// No input makes the reader panic: bytes, text, or a real document cut anywhere.
+        #[test]
+        fn never_panics_on_any_input(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), cut in 0usize..2000, s in "\\PC{0,300}") {
+            let _ = read(&bytes, Limits::default());
+            let _ = read(s.as_bytes(), Limits::default());
+            let doc = DOC.as_bytes();
+            let _ = read(&doc[..cut.min(doc.len())], Limits::default());
+            let mut flipped = doc.to_vec();
+            if let Some(b) = flipped.get_mut(cut % doc.len()) {
+                *b ^= (cut as u8) | 1;
+            }
+            let _ = read(&flipped, Limits::default());
+        }
+    }
+
     #[test]
     fn other_roots_are_not_clinical_documents() {
         let e = read(b"<section xmlns='urn:hl7-org:v3'/>", Limits::default()).unwrap_err();

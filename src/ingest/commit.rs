@@ -111,7 +111,7 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
         if info.size != finished.size {
             return Err(read_back_err(&key, format!("size {} != {}", info.size, finished.size)));
         }
-        let tail = store.get_range(&key, info.size - FOOTER_LEN as u64, FOOTER_LEN as u64).await?;
+        let tail = store.get_range(&key, info.size.saturating_sub(FOOTER_LEN as u64), FOOTER_LEN as u64).await?;
         let footer = pack::decode_footer(&tail, info.size).map_err(|e| read_back_err(&key, e))?;
         let tframe = store.get_range(&key, footer.table_offset, footer.table_len).await?;
         let table = pack::decode_table(&tframe, &footer).map_err(|e| read_back_err(&key, e))?;

@@ -214,6 +214,7 @@ fn process(
     handle: Handle,
 ) -> Result<StageOutcome, IngestError> {
     let total = files.len() as u64;
+    let inputs = files.len();
     let workers = archive.config.workers().max(1);
     let jobs = Arc::new(Mutex::new(files.into_iter()));
     let (tx, rx) = sync_channel::<Vec<Work>>(workers * 2);
@@ -276,5 +277,17 @@ fn process(
     let finished = stage.finish();
     bar.finish_and_clear();
     result?;
-    finished
+    let out = finished?;
+    // Every input file must be accounted for; anything else is a bug, not a result.
+    if out.files.len() != inputs {
+        return Err(IngestError::Io {
+            what: "run report".into(),
+            source: std::io::Error::other(format!(
+                "{} input files but {} outcomes; committed packs stay archived, re-run",
+                inputs,
+                out.files.len()
+            )),
+        });
+    }
+    Ok(out)
 }

@@ -56,7 +56,24 @@ enum Step {
 
 /// Process a chunk of inputs.
 pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Index, handle: &Handle) -> Vec<Work> {
-    let steps: Vec<Step> = files.into_iter().map(|f| first_steps(f, cfg)).collect();
+    let steps: Vec<Step> = files
+        .into_iter()
+        .map(|f| {
+            // A bug must never lose a file: a panic while reading one quarantines it instead.
+            let (path, abs) = (f.rel_path.clone(), f.abs_path.clone());
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| first_steps(f, cfg))).unwrap_or_else(|_| {
+                Step::Done(Work::Quarantine {
+                    path,
+                    abs: Some(abs),
+                    id: None,
+                    findings: vec![Finding::new(
+                        Code::V013,
+                        "arkisto failed while reading this file (an internal error; please report it); the file is kept here",
+                    )],
+                })
+            })
+        })
+        .collect();
     // One lookup for the chunk: which are archived already, and which document ids are taken.
     let keys: Vec<(RecordId, Option<String>)> = steps
         .iter()

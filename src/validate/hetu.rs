@@ -49,7 +49,7 @@ pub fn check_char(nine_digits: u32) -> char {
 /// Parse and check a henkilötunnus.
 pub fn parse(value: &str) -> Result<Hetu, HetuProblem> {
     let b = value.as_bytes();
-    if b.len() != 11 {
+    if b.len() != 11 || !value.is_ascii() {
         return Err(HetuProblem::Malformed("must be 11 characters"));
     }
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -138,5 +138,15 @@ mod tests {
         assert!(matches!(parse("310490-999W"), Err(HetuProblem::Malformed(_))));
         assert!(matches!(parse("31049"), Err(HetuProblem::Malformed(_))));
         assert!(matches!(parse("ää0490-999W"), Err(HetuProblem::Malformed(_))));
+        assert!(matches!(parse("0ä23456789"), Err(HetuProblem::Malformed(_))), "11 bytes, not 11 ASCII characters");
+        assert_eq!(birth_date_lenient("0ä23456789"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_text(s in "\\PC{0,14}") {
+            let _ = parse(&s);
+            let _ = birth_date_lenient(&s);
+        }
     }
 }

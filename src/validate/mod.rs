@@ -281,6 +281,13 @@ fn ts_or_finding(v: &str, loc: &str, f: &mut Vec<Finding>) -> Option<Ts> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn timestamps_never_panic(s in "\\PC{0,24}") {
+            let _ = parse_ts(&s);
+        }
+    }
+
     #[test]
     fn hl7_timestamps() {
         assert_eq!(parse_ts("20160803092422").unwrap().iso, "2016-08-03T09:24:22");
