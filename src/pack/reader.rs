@@ -109,7 +109,7 @@ pub fn decompress_frame_to(frame: &[u8], loc: &RecordLocation, dict: Option<&[u8
     let r = (|| -> io::Result<()> {
         let mut d = zstd::stream::read::Decoder::with_dictionary(frame, dict.unwrap_or_default())?.single_frame();
         // Never more than the table says (plus one byte to notice): a damaged frame cannot balloon.
-        io::copy(&mut io::Read::take(&mut d, loc.original_size + 1), &mut w)?;
+        io::copy(&mut io::Read::take(&mut d, loc.original_size.saturating_add(1)), &mut w)?;
         Ok(())
     })();
     r.map_err(|e| PackError::Data(format!("record {}: zstd: {e}", loc.record_id)))?;
