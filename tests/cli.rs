@@ -344,3 +344,29 @@ fn two_ingests_at_once_on_one_archive_both_complete() {
     let (code, v) = env.json(&["verify"]);
     assert_eq!((code, v["records"].as_u64()), (0, Some(400)), "{v}");
 }
+
+#[test]
+fn access_log_tells_a_client_who_used_their_data_and_why() {
+    let env = Env::new();
+    env.ingest(&valid_small());
+    let (_, hits) = env.json(&["search", "--text", "potilas", "--limit", "1", "--purpose", "selvitys", "--actor", "hoitaja"]);
+    let subject = hits[0]["subject"].as_str().unwrap().to_string();
+    let id = hits[0]["record_id"].as_str().unwrap().to_string();
+    env.json(&["get", &id, "-o", env.path("x").to_str().unwrap(), "--purpose", "luovutus", "--actor", "kirjaaja"]);
+    env.json(&["search", "--subject", &subject, "--purpose", "tietopyyntö", "--actor", "kirjaaja"]);
+    let (code, log) = env.json(&["access-log", "--subject", &subject, "--purpose", "asiakkaan tarkastuspyyntö", "--actor", "tietosuoja"]);
+    assert_eq!(code, 0);
+    let log = log.as_array().unwrap();
+    let who: Vec<(&str, &str)> = log.iter().map(|e| (e["actor"].as_str().unwrap(), e["purpose"].as_str().unwrap())).collect();
+    assert!(
+        who.contains(&("hoitaja", "selvitys")) && who.contains(&("kirjaaja", "luovutus")) && who.contains(&("kirjaaja", "tietopyyntö")),
+        "{who:?}"
+    );
+    assert!(log.iter().any(|e| e["kind"] == "dissemination" && e["records"][0] == id.as_str()));
+    // Reading the log is itself logged, and another subject's log does not show these.
+    let (_, again) = env.json(&["access-log", "--subject", "010181-900C", "--purpose", "t"]);
+    assert!(again.as_array().unwrap().is_empty());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let events = rt.block_on(async { env.archive().await.index.events().await.unwrap() });
+    assert!(events.iter().any(|e| e.actor == "tietosuoja" && e.detail["action"] == "access log"));
+}

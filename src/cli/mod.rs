@@ -87,6 +87,17 @@ enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Who has used or received a subject's data, and why (the client's right to know).
+    AccessLog {
+        /// Subject id value (e.g. a henkilötunnus).
+        #[arg(long)]
+        subject: String,
+        /// Only entries on or after this date (YYYY-MM-DD), e.g. two years back.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
     /// Show a record's metadata (logged).
     Show {
         /// Record id (digest or 8+ character prefix) or document id.
@@ -393,6 +404,32 @@ async fn run(cli: Cli) -> Result<u8> {
             let a = open(&cli).await?;
             let hits = retrieve::search(&a, &q, &acc).await?;
             output::hits(&mut out, &hits, json)?;
+            Ok(0)
+        }
+        Command::AccessLog { subject, since, access: acc } => {
+            let acc = access(acc)?;
+            if let Some(s) = since {
+                date_arg(&Some(s.clone()))?;
+            }
+            let a = open(&cli).await?;
+            let entries = retrieve::access_log(&a, subject, since.as_deref(), &acc).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&entries)?)?;
+            } else {
+                for e in &entries {
+                    writeln!(
+                        out,
+                        "{}  {:<14} {:<18} {:<13} {}  {}",
+                        e.time,
+                        e.actor,
+                        e.action,
+                        e.kind,
+                        e.purpose.as_deref().unwrap_or("-"),
+                        e.records.len()
+                    )?;
+                }
+                writeln!(out, "{} use(s) of the data of {subject}", entries.len())?;
+            }
             Ok(0)
         }
         Command::Show { id, access: acc } => {

@@ -236,3 +236,63 @@ pub async fn explain(archive: &Archive, id: &str, access: &Access) -> Result<Exp
     let changed = eval.retention.rule_id != stored.rule_id || eval.retention.disposal != stored.disposal;
     Ok(Explanation { record_id: rid, stored, now: eval.retention, changed, why: eval.why })
 }
+
+/// One use or disclosure of a subject's data, for the client's right to know (Act 703/2023 §11).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AccessEntry {
+    /// When.
+    pub time: String,
+    /// Who.
+    pub actor: String,
+    /// Why, as they said.
+    pub purpose: Option<String>,
+    /// `search`, `show`, `get`, `retention explain`, …
+    pub action: String,
+    /// `access` (metadata seen) or `dissemination` (bytes handed out).
+    pub kind: String,
+    /// Records concerned, when known.
+    pub records: Vec<String>,
+}
+
+/// Who has used or received a subject's data, and why, since `since` (ISO date). Reading the
+/// log is itself logged.
+pub async fn access_log(archive: &Archive, subject: &str, since: Option<&str>, access: &Access) -> Result<Vec<AccessEntry>, RetrieveError> {
+    let mut out = Vec::new();
+    for e in archive.index.events().await? {
+        if e.event_type != ledger::ACCESS && e.event_type != ledger::DISSEMINATION {
+            continue;
+        }
+        if since.is_some_and(|s| e.time.as_str() < s) {
+            continue;
+        }
+        let d = &e.detail;
+        let about = d.pointer("/subject/value").and_then(|v| v.as_str()) == Some(subject)
+            || d.get("subjects").and_then(|v| v.as_array()).is_some_and(|a| a.iter().any(|x| x.as_str() == Some(subject)))
+            || d.pointer("/query/subject").and_then(|v| v.as_str()) == Some(subject)
+            || d.get("subject").and_then(|v| v.as_str()) == Some(subject);
+        if !about || d.get("action").and_then(|v| v.as_str()) == Some("access log") {
+            continue;
+        }
+        let records = match d.get("records").and_then(|v| v.as_array()) {
+            Some(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            None => vec![e.object.clone()].into_iter().filter(|o| o.len() == 64).collect(),
+        };
+        out.push(AccessEntry {
+            time: e.time.clone(),
+            actor: e.actor.clone(),
+            purpose: e.purpose.clone(),
+            action: d.get("action").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+            kind: e.event_type.clone(),
+            records,
+        });
+    }
+    log(
+        archive,
+        access,
+        ledger::ACCESS,
+        subject.to_string(),
+        serde_json::json!({ "action": "access log", "subject": subject, "entries": out.len() }),
+    )
+    .await?;
+    Ok(out)
+}
