@@ -370,3 +370,29 @@ fn access_log_tells_a_client_who_used_their_data_and_why() {
     let events = rt.block_on(async { env.archive().await.index.events().await.unwrap() });
     assert!(events.iter().any(|e| e.actor == "tietosuoja" && e.detail["action"] == "access log"));
 }
+
+#[test]
+fn a_single_file_is_a_batch_of_one() {
+    let env = Env::new();
+    let file = valid_small().join("doc-000003.xml");
+    let (code, r) = env.ingest(&file);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!((r["counts"]["files"].as_u64(), r["counts"]["archived"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(r["files"][0]["path"], "doc-000003.xml");
+    assert_eq!(r["source"], "valid-small", "the source defaults to the file's folder");
+    let id = r["files"][0]["record_id"].as_str().unwrap();
+    let out = env.path("back.xml");
+    assert!(env.run(&["get", id, "-o", out.to_str().unwrap(), "--purpose", "t"]).status.success());
+    assert_eq!(std::fs::read(out).unwrap(), std::fs::read(&file).unwrap());
+}
+
+#[test]
+fn a_bag_that_asks_to_fetch_remote_files_is_refused() {
+    let env = Env::new();
+    let bag = env.path("bag");
+    copy_dir(&shared().join("bagit-v1.0/valid/basicBag"), &bag);
+    std::fs::write(bag.join("fetch.txt"), "http://127.0.0.1:9/x 5 data/x.txt\n").unwrap();
+    let (code, r) = env.ingest(&bag);
+    assert_eq!((code, r["status"].as_str()), (1, Some("refused")));
+    assert!(r["refused"].as_str().unwrap().contains("fetch.txt"), "{r}");
+}
