@@ -235,15 +235,8 @@ pub trait Index: retention::RetentionIndex + Send + Sync {
     /// Commit a stored pack, its records and events in one transaction.
     async fn commit_pack(&self, pack: &PackRow, records: &[NewRecord], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError>;
 
-    /// Is this record archived?
-    async fn has_record(&self, id: &RecordId) -> Result<bool, IndexError>;
-    /// One lookup for the ingest path: is `id` archived, and which other records carry
-    /// `document_id`?
-    async fn lookup(&self, id: &RecordId, document_id: Option<&str>) -> Result<Lookup, IndexError>;
     /// [`Index::lookup`] for many records in one round trip; answers in the same order.
     async fn lookup_many(&self, keys: &[(RecordId, Option<String>)]) -> Result<Vec<Lookup>, IndexError>;
-    /// The records archived under a document id (several when a source reused an id).
-    async fn records_for_document(&self, document_id: &str) -> Result<Vec<RecordId>, IndexError>;
     /// Resolve a user-given id (record digest, unique digest prefix of 8+, or document id).
     async fn resolve(&self, id: &str) -> Result<Vec<RecordId>, IndexError>;
     /// Where a record is (its metadata is read from the pack's metadata frame).

@@ -367,31 +367,6 @@ impl Index for SqliteIndex {
         Ok(())
     }
 
-    async fn has_record(&self, id: &RecordId) -> Result<bool, IndexError> {
-        let r: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM records WHERE record_id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
-        Ok(r.is_some())
-    }
-
-    async fn lookup(&self, id: &RecordId, document_id: Option<&str>) -> Result<Lookup, IndexError> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT record_id FROM records WHERE record_id = ?1 OR (?2 IS NOT NULL AND document_id = ?2)")
-                .bind(id.to_string())
-                .bind(document_id)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut l = Lookup::default();
-        for r in rows {
-            let rid = RecordId(parse("records.record_id", &r)?);
-            if rid == *id {
-                l.exists = true;
-            } else {
-                l.same_document.push(rid);
-            }
-        }
-        Ok(l)
-    }
-
     async fn lookup_many(&self, keys: &[(RecordId, Option<String>)]) -> Result<Vec<Lookup>, IndexError> {
         let mut out = vec![Lookup::default(); keys.len()];
         for chunk_start in (0..keys.len()).step_by(200) {
@@ -425,12 +400,6 @@ impl Index for SqliteIndex {
             }
         }
         Ok(out)
-    }
-
-    async fn records_for_document(&self, document_id: &str) -> Result<Vec<RecordId>, IndexError> {
-        let r: Vec<String> =
-            sqlx::query_scalar("SELECT record_id FROM records WHERE document_id = ?").bind(document_id).fetch_all(&self.pool).await?;
-        r.iter().map(|s| Ok(RecordId(parse("records.record_id", s)?))).collect()
     }
 
     async fn resolve(&self, id: &str) -> Result<Vec<RecordId>, IndexError> {

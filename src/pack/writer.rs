@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::format::{self, Footer, PackTable};
 use crate::dict::Dictionary;
 use crate::digest::{HashingWriter, Sha256};
-use crate::ids::{PackId, RecordId};
+use crate::ids::PackId;
 use crate::record::{RecordLocation, RecordMeta};
 use crate::validate::ValidatedRecord;
 
@@ -133,19 +133,9 @@ impl PackWriter {
         self.out.written()
     }
 
-    /// Number of records appended.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
     /// No records yet.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
-    }
-
-    /// The pack's id.
-    pub fn id(&self) -> PackId {
-        self.id
     }
 
     /// Append one record; returns where it went and its metadata JSON.
@@ -181,11 +171,6 @@ impl PackWriter {
         let loc = RecordLocation { meta_offset, data_offset, ..from.clone() };
         self.records.push(loc.clone());
         Ok(loc)
-    }
-
-    /// Whether a record is already in this pack.
-    pub fn contains(&self, id: &RecordId) -> bool {
-        self.records.iter().any(|r| &r.record_id == id)
     }
 
     /// Write table and footer, flush and fsync the file.

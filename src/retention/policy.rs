@@ -311,9 +311,6 @@ impl Policies {
     }
 }
 
-/// Code system of Kanta `retentionPeriodClass`.
-pub const KANTA_RETENTION_SYSTEM: &str = "1.2.246.537.5.40158";
-
 #[cfg(test)]
 mod tests {
     use super::*;
