@@ -108,7 +108,12 @@ impl Archive {
             return Ok(None);
         }
         let id = crate::dict::DictId(loc.dict_id);
-        let known = self.index.dicts().await.ok().and_then(|ds| ds.into_iter().find(|d| d.dict_id == id));
+        if let Some(d) = self.dicts.cached(id) {
+            return Ok(Some(d));
+        }
+        // First use: check the object against the digest recorded when it was created.
+        let known =
+            self.index.dicts().await.map_err(|e| crate::dict::DictError::Index(e.to_string()))?.into_iter().find(|d| d.dict_id == id);
         self.dicts.get(&*self.store, id, known.as_ref().map(|d| &d.sha256)).await.map(Some)
     }
 

@@ -67,6 +67,9 @@ pub enum DictError {
     /// Training failed.
     #[error("dictionary training failed: {0}")]
     Train(String),
+    /// The index could not say what digest the dictionary should have.
+    #[error("dictionary lookup in the index failed: {0}")]
+    Index(String),
 }
 
 impl DictError {
@@ -77,6 +80,7 @@ impl DictError {
             DictError::Damaged(..) => "dict-damaged",
             DictError::Store(_) => "dict-store",
             DictError::Train(_) => "dict-train",
+            DictError::Index(_) => "dict-index",
         }
     }
 }
@@ -128,10 +132,15 @@ pub struct DictCache {
 }
 
 impl DictCache {
+    /// The dictionary `id` if it is loaded (and was checked when it was).
+    pub fn cached(&self, id: DictId) -> Option<Arc<Vec<u8>>> {
+        self.loaded.lock().ok().and_then(|m| m.get(&id).cloned())
+    }
+
     /// The dictionary `id`, from the cache or the store. `expect` is the digest recorded for
     /// it, when known (the index or the ledger).
     pub async fn get(&self, store: &dyn ObjectStore, id: DictId, expect: Option<&Sha256>) -> Result<Arc<Vec<u8>>, DictError> {
-        if let Some(d) = self.loaded.lock().ok().and_then(|m| m.get(&id).cloned()) {
+        if let Some(d) = self.cached(id) {
             return Ok(d);
         }
         let bytes = match crate::store::get_all(store, &id.key()).await {

@@ -235,7 +235,8 @@ pub trait Index: retention::RetentionIndex + Send + Sync {
     /// Commit a stored pack, its records and events in one transaction.
     async fn commit_pack(&self, pack: &PackRow, records: &[NewRecord], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError>;
 
-    /// [`Index::lookup`] for many records in one round trip; answers in the same order.
+    /// For each (record, document id): is the record archived, and which other records carry
+    /// that document id? One round trip for many records; answers in the same order.
     async fn lookup_many(&self, keys: &[(RecordId, Option<String>)]) -> Result<Vec<Lookup>, IndexError>;
     /// Resolve a user-given id (record digest, unique digest prefix of 8+, or document id).
     async fn resolve(&self, id: &str) -> Result<Vec<RecordId>, IndexError>;
