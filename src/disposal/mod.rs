@@ -70,6 +70,22 @@ fn policies(archive: &Archive) -> Result<Policies, DisposalError> {
     archive.config.retention.policies().map_err(|e| DisposalError::Policies(e.to_string()))
 }
 
+/// The facts the retention engine needs, as the index holds them for a record.
+pub fn facts_of(archive: &Archive, r: &RetentionRow, death_date: Option<&str>) -> Facts {
+    Facts {
+        class: Some(archive.config.retention.default_class.clone()).filter(|c| !c.is_empty()),
+        kanta_class: r.kanta_code.clone(),
+        function_code: r.function_code.clone(),
+        document_type: r.document_type.clone(),
+        birth_date: r.subject_birth.as_deref().and_then(|d| d.parse().ok()),
+        birth_from_hetu: r.birth_from_hetu,
+        death_date: death_date.and_then(|d| d.parse().ok()),
+        created: r.created_date.as_deref().and_then(|d| d.parse().ok()),
+        matter_closed: None,
+        child_birth: None,
+    }
+}
+
 /// Re-evaluate rows under `policies` with the known death dates; returns the changed ones.
 pub fn reevaluate(
     archive: &Archive,
@@ -78,21 +94,9 @@ pub fn reevaluate(
     deaths: &HashMap<String, String>,
     today: NaiveDate,
 ) -> Vec<RetentionUpdate> {
-    let class = Some(archive.config.retention.default_class.clone()).filter(|c| !c.is_empty());
     rows.iter()
         .filter_map(|r| {
-            let f = Facts {
-                class: class.clone(),
-                kanta_class: r.kanta_code.clone(),
-                function_code: r.function_code.clone(),
-                document_type: r.document_type.clone(),
-                birth_date: r.subject_birth.as_deref().and_then(|d| d.parse().ok()),
-                birth_from_hetu: r.birth_from_hetu,
-                death_date: r.subject.as_ref().and_then(|s| deaths.get(s)).and_then(|d| d.parse().ok()),
-                created: r.created_date.as_deref().and_then(|d| d.parse().ok()),
-                matter_closed: None,
-                child_birth: None,
-            };
+            let f = facts_of(archive, r, r.subject.as_ref().and_then(|s| deaths.get(s)).map(String::as_str));
             let e = retention::evaluate(policies, &f, today).retention;
             let disposal = e.disposal_text();
             (disposal != r.disposal || e.rule_id != r.rule).then_some(RetentionUpdate {

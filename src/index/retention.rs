@@ -150,6 +150,10 @@ pub struct PackDisposal<'a> {
 pub trait RetentionIndex: Send + Sync {
     /// Retention facts of every record, or of one subject's records.
     async fn retention_rows(&self, subject: Option<&str>) -> Result<Vec<RetentionRow>, IndexError>;
+    /// Retention facts of one record.
+    async fn retention_row(&self, id: &RecordId) -> Result<Option<RetentionRow>, IndexError>;
+    /// The death date recorded for a subject, if any.
+    async fn death_date(&self, subject: &str) -> Result<Option<String>, IndexError>;
     /// Record a death date for a subject.
     async fn set_fact(&self, subject: &str, death_date: &str, source: &str, now: &str) -> Result<(), IndexError>;
     /// Known death dates: (subject, date).

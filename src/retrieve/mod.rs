@@ -199,40 +199,28 @@ pub async fn explain(archive: &Archive, id: &str, access: &Access) -> Result<Exp
     let rid = resolve(archive, id).await?;
     let rec = load(archive, rid).await?;
     let m = &rec.meta;
-    let hetu_birth =
-        m.subject.as_ref().filter(|s| s.root == crate::ids::HETU_OID).and_then(|s| crate::validate::hetu::birth_date_lenient(&s.value));
-    let facts = crate::retention::Facts {
-        class: Some(archive.config.retention.default_class.clone()).filter(|c| !c.is_empty()),
-        kanta_class: m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()),
-        function_code: m.local_header.as_ref().and_then(|l| l.function_code.clone()),
-        document_type: m.local_header.as_ref().and_then(|l| l.document_type.clone()),
-        birth_date: hetu_birth.or_else(|| m.subject_birth_date.as_deref().and_then(|d| d.parse().ok())),
-        birth_from_hetu: hetu_birth.is_some(),
-        death_date: match &m.subject {
-            Some(s) => archive.index.facts().await?.into_iter().find(|(v, _)| *v == s.value).and_then(|(_, d)| d.parse().ok()),
-            None => None,
-        },
-        created: m.created.as_deref().and_then(|c| c.get(..10)).and_then(|d| d.parse().ok()),
-        matter_closed: None,
-        child_birth: None,
+    let row = archive.index.retention_row(&rid).await?.ok_or_else(|| RetrieveError::NotFound(id.to_string()))?;
+    let death = match &row.subject {
+        Some(s) => archive.index.death_date(s).await?,
+        None => None,
     };
+    let facts = crate::disposal::facts_of(archive, &row, death.as_deref());
     let policies = archive.config.retention.policies().map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
     let eval = crate::retention::evaluate(&policies, &facts, chrono::Utc::now().date_naive());
     log(archive, access, ledger::ACCESS, rid.to_string(), serde_json::json!({ "action": "retention explain", "subject": m.subject }))
         .await?;
     // "Stored" is the decision in force: ingest's, or a later re-evaluation's (the index row).
     let mut stored = m.retention.clone();
-    if let Some(row) =
-        archive.index.retention_rows(m.subject.as_ref().map(|s| s.value.as_str())).await?.into_iter().find(|r| r.record_id == rid)
-    {
-        stored.rule_id = row.rule;
-        stored.lock_horizon = row.lock_horizon;
-        stored.disposal = match row.disposal.as_str() {
-            "permanent" => crate::retention::Disposal::Permanent,
-            "undetermined" => stored.disposal.clone(),
-            d => crate::retention::Disposal::Date { date: d.to_string() },
-        };
-    }
+    stored.rule_id = row.rule;
+    stored.lock_horizon = row.lock_horizon;
+    stored.disposal = match row.disposal.as_str() {
+        "permanent" => crate::retention::Disposal::Permanent,
+        "undetermined" => match stored.disposal {
+            u @ crate::retention::Disposal::Undetermined { .. } => u,
+            _ => crate::retention::Disposal::Undetermined { missing: "a fact (see today's reasoning)".into() },
+        },
+        d => crate::retention::Disposal::Date { date: d.to_string() },
+    };
     let changed = eval.retention.rule_id != stored.rule_id || eval.retention.disposal != stored.disposal;
     Ok(Explanation { record_id: rid, stored, now: eval.retention, changed, why: eval.why })
 }

@@ -12,6 +12,9 @@ use crate::index::IndexError;
 use crate::index::retention::*;
 use crate::ledger::NewEvent;
 
+const RETENTION_COLS: &str = "SELECT record_id, document_id, subject_value, subject_birth, birth_from_hetu, created_date, kanta_code, function_code, document_type, disposal, \
+                                      lock_horizon, retention_rule, pack_id, stored_sha256 FROM records";
+
 fn row_to_retention(r: &SqliteRow) -> Result<RetentionRow, IndexError> {
     Ok(RetentionRow {
         record_id: RecordId(parse("records.record_id", &r.try_get::<String, _>("record_id")?)?),
@@ -38,13 +41,20 @@ fn json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, IndexE
 #[async_trait]
 impl RetentionIndex for SqliteIndex {
     async fn retention_rows(&self, subject: Option<&str>) -> Result<Vec<RetentionRow>, IndexError> {
-        const COLS: &str = "SELECT record_id, document_id, subject_value, subject_birth, birth_from_hetu, created_date, kanta_code, function_code, document_type, disposal, \
-                            lock_horizon, retention_rule, pack_id, stored_sha256 FROM records";
         let rows = match subject {
-            Some(s) => sqlx::query(&format!("{COLS} WHERE subject_value = ?")).bind(s).fetch_all(&self.pool).await?,
-            None => sqlx::query(&format!("{COLS} ORDER BY pack_id, data_offset")).fetch_all(&self.pool).await?,
+            Some(s) => sqlx::query(&format!("{RETENTION_COLS} WHERE subject_value = ?")).bind(s).fetch_all(&self.pool).await?,
+            None => sqlx::query(&format!("{RETENTION_COLS} ORDER BY pack_id, data_offset")).fetch_all(&self.pool).await?,
         };
         rows.iter().map(row_to_retention).collect()
+    }
+
+    async fn retention_row(&self, id: &RecordId) -> Result<Option<RetentionRow>, IndexError> {
+        let r = sqlx::query(&format!("{RETENTION_COLS} WHERE record_id = ?")).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        r.as_ref().map(row_to_retention).transpose()
+    }
+
+    async fn death_date(&self, subject: &str) -> Result<Option<String>, IndexError> {
+        Ok(sqlx::query_scalar("SELECT death_date FROM facts WHERE subject_value = ?").bind(subject).fetch_optional(&self.pool).await?)
     }
 
     async fn set_fact(&self, subject: &str, death_date: &str, source: &str, now: &str) -> Result<(), IndexError> {
