@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::{NewRecord, PackRow, RunRow, TextRow};
 use crate::archive::{Archive, ArchiveError, now};
-use crate::digest::Hasher;
 use crate::formats::{cda, xml::Limits};
 use crate::ids::RecordId;
 use crate::ledger::{self, NewEvent};
@@ -126,36 +125,53 @@ async fn read_pack(
     let footer = pack::decode_footer(&tail, size).map_err(|e| e.to_string())?;
     let tframe = store.get_range(key, footer.table_offset, footer.table_len).await.map_err(|e| e.to_string())?;
     let table = pack::decode_table(&tframe, &footer).map_err(|e| e.to_string())?;
-    let mut h = Hasher::new();
-    let mut off = 0;
-    while off < size {
-        let n = (size - off).min(8 << 20);
-        h.update(&store.get_range(key, off, n).await.map_err(|e| e.to_string())?);
-        off += n;
+    // The dictionaries the records need, loaded (and checked) once; then one pass over the pack.
+    let mut dicts = std::collections::HashMap::new();
+    for l in &table.records {
+        if let std::collections::hash_map::Entry::Vacant(slot) = dicts.entry(l.dict_id) {
+            slot.insert(archive.dict_for(l).await.map_err(|e| e.to_string())?);
+        }
     }
     let mut records = Vec::with_capacity(table.records.len());
-    for l in &table.records {
-        if !seen.insert(l.record_id) {
-            rep.duplicates += 1;
-            continue;
+    let mut failed: Option<String> = None;
+    let mut dups = 0;
+    let sha = crate::verify::scan_pack(&*archive.store, key, size, &table.records, |l, frames| {
+        if failed.is_some() {
+            return;
         }
-        let m = store.get_range(key, l.meta_offset, l.meta_len).await.map_err(|e| e.to_string())?;
-        let meta = pack::decode_meta(&m, l).map_err(|e| e.to_string())?;
-        let d = store.get_range(key, l.data_offset, l.data_len).await.map_err(|e| e.to_string())?;
-        let dict = archive.dict_for(l).await.map_err(|e| e.to_string())?;
-        let bytes = pack::decompress_frame(&d, l, dict.as_deref().map(|d| d.as_slice())).map_err(|e| e.to_string())?;
-        let narrative = match meta.format.as_str() {
-            "cda-r2" => cda::read(&bytes, Limits::default()).map(|d| d.narrative).unwrap_or_default(),
-            _ => String::new(),
+        if seen.contains(&l.record_id) {
+            dups += 1;
+            return;
+        }
+        let one = || -> Result<_, String> {
+            let (m, d) = frames.ok_or("frames are not where the pack table says")?;
+            let meta = pack::decode_meta(m, l).map_err(|e| e.to_string())?;
+            let dict = dicts.get(&l.dict_id).cloned().flatten();
+            let bytes = pack::decompress_frame(d, l, dict.as_deref().map(|d| d.as_slice())).map_err(|e| e.to_string())?;
+            let narrative = match meta.format.as_str() {
+                "cda-r2" => cda::read(&bytes, Limits::default()).map(|d| d.narrative).unwrap_or_default(),
+                _ => String::new(),
+            };
+            Ok((meta, l.clone(), narrative))
         };
-        records.push((meta, l.clone(), narrative));
+        match one() {
+            Ok(r) => records.push(r),
+            Err(e) => failed = Some(format!("record {}: {e}", l.record_id)),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = failed {
+        return Err(e);
     }
+    rep.duplicates += dups;
+    seen.extend(records.iter().map(|r| r.1.record_id));
     let run_id = records.first().map(|r| r.0.run_id);
     let row = PackRow {
         pack_id: table.pack_id,
         key: key.to_string(),
         size,
-        sha256: h.finish(),
+        sha256: sha,
         record_count: records.len() as u64,
         created_at: table.created.clone(),
         run_id,

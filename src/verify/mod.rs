@@ -3,13 +3,17 @@
 //! findings with stable `A###` codes naming the records affected; `Err` means the check
 //! itself could not run.
 
+mod scan;
+
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
 use crate::archive::{Archive, ArchiveError, now};
+pub use scan::scan_pack;
+
 use crate::dict::DictId;
-use crate::digest::{Hasher, Sha256};
+use crate::digest::Sha256;
 use crate::ids::RecordId;
 use crate::index::PackRow;
 use crate::ledger::{self, NewEvent};
@@ -169,51 +173,38 @@ async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut 
         r.add(ACode::A001, Some(p.key.clone()), all, "pack is missing from the store");
         return Ok(());
     };
-    // Whole-object digest, streamed in bounded ranges.
-    let mut h = Hasher::new();
-    let mut off = 0;
-    while off < info.size {
-        let n = (info.size - off).min(8 << 20);
-        match archive.store.get_range(&key, off, n).await {
-            Ok(b) => h.update(&b),
-            Err(StoreError::NotFound(_)) => {
-                r.add(ACode::A001, Some(p.key.clone()), all, "pack vanished while being read");
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        }
-        off += n;
-    }
-    r.bytes_read += info.size;
-    if info.size != p.size {
+    let size_differs = info.size != p.size;
+    if size_differs {
         r.add(ACode::A002, Some(p.key.clone()), all.clone(), format!("pack is {} bytes, the index recorded {}", info.size, p.size));
-    } else if h.finish() != p.sha256 {
-        r.add(ACode::A007, Some(p.key.clone()), vec![], "pack bytes differ from the digest recorded at ingest (records checked below)");
     }
+    // Footer and table first (two small reads), then one pass over the whole object.
     let footer = if info.size >= FOOTER_LEN as u64 {
         let tail = archive.store.get_range(&key, info.size - FOOTER_LEN as u64, FOOTER_LEN as u64).await?;
         pack::decode_footer(&tail, info.size).ok()
     } else {
         None
     };
-    let Some(footer) = footer else {
-        if !r.findings.iter().any(|f| f.code == ACode::A002 && f.object.as_deref() == Some(&p.key)) {
-            r.add(ACode::A002, Some(p.key.clone()), all, "pack footer is missing or damaged (truncated?)");
+    let table = match footer {
+        None => {
+            if !size_differs {
+                r.add(ACode::A002, Some(p.key.clone()), all.clone(), "pack footer is missing or damaged (truncated?)");
+            }
+            None
         }
-        return Ok(());
+        Some(footer) => match pack::decode_table(&archive.store.get_range(&key, footer.table_offset, footer.table_len).await?, &footer) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                r.add(ACode::A003, Some(p.key.clone()), all.clone(), e.to_string());
+                None
+            }
+        },
     };
-    let tframe = archive.store.get_range(&key, footer.table_offset, footer.table_len).await?;
-    let table = match pack::decode_table(&tframe, &footer) {
-        Ok(t) => t,
-        Err(e) => {
-            r.add(ACode::A003, Some(p.key.clone()), all, e.to_string());
-            return Ok(());
-        }
-    };
-    let by_id: BTreeMap<RecordId, &crate::record::RecordLocation> = table.records.iter().map(|l| (l.record_id, l)).collect();
+    let records = table.map(|t| t.records).unwrap_or_default();
+    let by_id: BTreeMap<RecordId, &crate::record::RecordLocation> = records.iter().map(|l| (l.record_id, l)).collect();
     for l in &indexed {
         match by_id.get(&l.record_id) {
             Some(t) if *t == l => {}
+            _ if records.is_empty() => {} // already reported: the table could not be read
             _ => r.add(
                 ACode::A006,
                 Some(p.key.clone()),
@@ -222,34 +213,55 @@ async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut 
             ),
         }
     }
-    for l in &table.records {
-        match archive.store.get_range(&key, l.meta_offset, l.meta_len).await {
-            Ok(m) => {
-                if let Err(e) = pack::decode_meta(&m, l) {
-                    r.add(ACode::A005, Some(p.key.clone()), vec![l.record_id], e.to_string());
-                }
-            }
-            Err(e) => r.add(ACode::A005, Some(p.key.clone()), vec![l.record_id], e.to_string()),
+    // The dictionaries the records need, loaded (and checked) once.
+    let mut dicts: HashMap<u32, Result<Option<std::sync::Arc<Vec<u8>>>, String>> = HashMap::new();
+    for l in &records {
+        if !bad_dicts.contains(&l.dict_id) && !dicts.contains_key(&l.dict_id) {
+            dicts.insert(l.dict_id, archive.dict_for(l).await.map_err(|e| e.to_string()));
+        }
+    }
+    let key_name = p.key.clone();
+    let mut found = Vec::new();
+    let scanned = scan_pack(&*archive.store, &key, info.size, &records, |l, frames| {
+        let mut bad = |code: ACode, why: String| {
+            let object = if code == ACode::A011 { format!("dicts/{}", l.dict_id) } else { key_name.clone() };
+            found.push((code, object, l.record_id, why))
+        };
+        let Some((meta, data)) = frames else {
+            bad(ACode::A004, "the record's frames are not where the pack table says".into());
+            return;
+        };
+        if let Err(e) = pack::decode_meta(meta, l) {
+            bad(ACode::A005, e.to_string());
         }
         if bad_dicts.contains(&l.dict_id) {
-            continue; // reported once, as A011, with every record that needs the dictionary
+            return; // reported once, as A011, with every record that needs the dictionary
         }
-        let dict = match archive.dict_for(l).await {
-            Ok(d) => d,
-            Err(e) => {
-                r.add(ACode::A011, Some(format!("dicts/{}", l.dict_id)), vec![l.record_id], e.to_string());
-                continue;
-            }
-        };
-        match archive.store.get_range(&key, l.data_offset, l.data_len).await {
-            Ok(d) => {
-                let mut sink = std::io::sink();
-                if let Err(e) = pack::decompress_frame_to(&d, l, dict.as_deref().map(|d| d.as_slice()), &mut sink) {
-                    r.add(ACode::A004, Some(p.key.clone()), vec![l.record_id], e.to_string());
+        match dicts.get(&l.dict_id) {
+            Some(Err(e)) => bad(ACode::A011, e.clone()),
+            Some(Ok(dict)) => {
+                if let Err(e) = pack::decompress_frame_to(data, l, dict.as_deref().map(|d| d.as_slice()), &mut std::io::sink()) {
+                    bad(ACode::A004, e.to_string());
                 }
             }
-            Err(e) => r.add(ACode::A004, Some(p.key.clone()), vec![l.record_id], e.to_string()),
+            None => bad(ACode::A011, format!("dictionary {} could not be loaded", l.dict_id)),
         }
+    })
+    .await;
+    let sha = match scanned {
+        Ok(sha) => sha,
+        Err(StoreError::NotFound(_)) => {
+            r.add(ACode::A001, Some(key_name), all, "pack vanished while being read");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    r.bytes_read += info.size;
+    if !size_differs && sha != p.sha256 {
+        r.add(ACode::A007, Some(key_name.clone()), vec![], "pack bytes differ from the digest recorded at ingest (records checked below)");
+    }
+    for (code, object, record, why) in found {
+        r.add(code, Some(object), vec![record], why);
     }
     Ok(())
 }
