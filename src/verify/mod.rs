@@ -163,6 +163,9 @@ async fn verify_dicts(archive: &Archive, r: &mut VerifyReport) -> Result<Vec<u32
     Ok(bad)
 }
 
+/// A dictionary's bytes, loaded once per pack.
+type LoadedDict = std::sync::Arc<Vec<u8>>;
+
 async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut VerifyReport) -> Result<(), ArchiveError> {
     r.packs += 1;
     let indexed = archive.index.pack_records(p.pack_id).await?;
@@ -214,7 +217,7 @@ async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut 
         }
     }
     // The dictionaries the records need, loaded (and checked) once.
-    let mut dicts: HashMap<u32, Result<Option<std::sync::Arc<Vec<u8>>>, String>> = HashMap::new();
+    let mut dicts: HashMap<u32, Result<Option<LoadedDict>, String>> = HashMap::new();
     for l in &records {
         if !bad_dicts.contains(&l.dict_id) && !dicts.contains_key(&l.dict_id) {
             dicts.insert(l.dict_id, archive.dict_for(l).await.map_err(|e| e.to_string()));
