@@ -23,6 +23,40 @@ if [ ! -d ../shared/data/cda ]; then
   exit 1
 fi
 
+# S3 test servers. Garage 2.5 (no Object Lock) from crates.io when missing (~7 min on 2
+# cores, once); the moto server (Object Lock) and the aws CLI (interop test) from PyPI.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! need garage || ! garage --version 2>/dev/null | grep -q 'v2\.5\.'; then
+  echo "== installing Garage 2.5.0 (cargo install; one-time, several minutes)"
+  cargo install --locked garage --version 2.5.0 --quiet
+fi
+need moto_server || python3 -m pip install --quiet 'moto[server]'
+need aws || python3 -m pip install --quiet awscli
+need curl || apt_install curl
+
+S3_DIR=$(mktemp -d "${TMPDIR:-/tmp}/arkisto-s3.XXXXXX")
+cleanup() {
+  bash infra/garage/cluster.sh stop "$S3_DIR/garage" || true
+  [ -f "$S3_DIR/moto.pid" ] && kill "$(cat "$S3_DIR/moto.pid")" 2>/dev/null || true
+  rm -rf "$S3_DIR"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Single-node Garage on a free loopback port range.
+GARAGE_BASE=${GARAGE_BASE:-$((20000 + RANDOM % 20000))}
+bash infra/garage/cluster.sh start "$S3_DIR/garage" 1 "$GARAGE_BASE"
+set -a; . "$S3_DIR/garage/env"; set +a
+export GARAGE_BIN=$(command -v garage)
+
+# moto server.
+MOTO_PORT=$(free_port)
+nohup moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$S3_DIR/moto.log" 2>&1 &
+echo $! >"$S3_DIR/moto.pid"
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/" && break; sleep 0.2; done
+export ARKISTO_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+echo "== S3 test servers: Garage $ARKISTO_TEST_GARAGE_ENDPOINT, moto $ARKISTO_TEST_MOTO_ENDPOINT"
+
 echo "== cargo fmt --check"; cargo fmt --check
 echo "== cargo clippy"; cargo clippy --all-targets --quiet -- -D warnings
 echo "== tests"
@@ -31,3 +65,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast "$@"
 fi
+# (the EXIT trap stops the servers)

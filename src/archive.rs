@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::index::{Index, IndexError, SqliteIndex};
 use crate::ledger;
-use crate::store::{LocalStore, ObjectKey, ObjectStore, StoreError};
+use crate::store::{LocalStore, ObjectKey, ObjectStore, S3Store, StoreError};
 
 /// Failures opening or maintaining an archive.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,12 @@ pub enum ArchiveError {
     /// Index failure.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// `store.require_worm` is set and the store has not been proven to enforce Object Lock.
+    #[error("store.require_worm is set, but Object Lock is not proven on this store: {0}")]
+    NotWorm(String),
+    /// The store holds another archive's objects where this one writes.
+    #[error("{0}")]
+    Foreign(String),
     /// Local file failure.
     #[error("{what}: {source}")]
     Io {
@@ -54,11 +60,48 @@ pub fn now() -> String {
 impl Archive {
     /// Open the store and index that `config` names, creating them if needed.
     pub async fn open(config: Config) -> Result<Self, ArchiveError> {
+        let archive = Self::open_unchecked(config).await?;
+        if archive.config.store.require_worm {
+            archive.require_worm().await?;
+        }
+        Ok(archive)
+    }
+
+    /// Open without the `require_worm` check (for `store check`, which is how it is met).
+    pub async fn open_unchecked(config: Config) -> Result<Self, ArchiveError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| ArchiveError::Io { what: format!("create {}", config.data_dir.display()), source })?;
-        let store = Arc::new(LocalStore::open(config.store_dir())?);
+        let store: Arc<dyn ObjectStore> = match config.store.kind.as_str() {
+            "s3" => Arc::new(S3Store::open(&config.store).await?),
+            _ => Arc::new(LocalStore::open(config.store_dir())?),
+        };
         let index = Arc::new(SqliteIndex::open(&config.index_path()).await?);
         Ok(Self { config, store, index, dicts: Default::default() })
+    }
+
+    /// The S3 store, when that is what this archive uses.
+    pub async fn s3(&self) -> Result<Option<S3Store>, ArchiveError> {
+        Ok(if self.config.store.kind == "s3" { Some(S3Store::open(&self.config.store).await?) } else { None })
+    }
+
+    /// Refuse unless the latest `store check` of this very store proved Object Lock enforced,
+    /// within the last 30 days.
+    async fn require_worm(&self) -> Result<(), ArchiveError> {
+        let store = self.store.describe();
+        let last = self.index.latest_event(crate::ledger::STORE_CHECK, &store).await?;
+        let proven = last.as_ref().and_then(|e| serde_json::from_value::<crate::store::probe::CheckReport>(e.detail.clone()).ok());
+        let fresh = |r: &crate::store::probe::CheckReport| {
+            chrono::DateTime::parse_from_rfc3339(&r.checked_at)
+                .is_ok_and(|t| chrono::Utc::now().signed_duration_since(t) < chrono::Duration::days(30))
+        };
+        match proven {
+            Some(r) if r.object_lock_enforced && fresh(&r) => Ok(()),
+            Some(r) if r.object_lock_enforced => {
+                Err(ArchiveError::NotWorm(format!("the last proof is from {}; run `arkisto store check` again", r.checked_at)))
+            }
+            Some(r) => Err(ArchiveError::NotWorm(format!("`store check` on {} found: {}", r.checked_at, r.object_lock_detail))),
+            None => Err(ArchiveError::NotWorm("no `arkisto store check` has been run on this store; run it first".into())),
+        }
     }
 
     /// Take the archive's writer lock (a lock file in the data directory), waiting for another
@@ -126,8 +169,19 @@ impl Archive {
         let (first, last) = (first.seq, last.seq);
         let key = ObjectKey::new(ledger::segment_key(first, last))?;
         let bytes = ledger::encode_segment(&events).map_err(|source| ArchiveError::Io { what: "encode ledger segment".into(), source })?;
-        match self.store.put_bytes(&key, bytes).await {
-            Ok(()) | Err(StoreError::Exists(_)) => {}
+        match self.store.put_bytes(&key, bytes.clone()).await {
+            Ok(()) => {}
+            // An earlier flush that stopped before marking: the same bytes are already there.
+            // Other bytes mean another archive (or index) writes to this store: stop.
+            Err(StoreError::Exists(_)) => {
+                let there = crate::store::get_all(&*self.store, &key).await?;
+                if there != bytes {
+                    return Err(ArchiveError::Foreign(format!(
+                        "ledger segment {key} in {} holds other events than this index: another archive uses the same store (give each its own bucket or store.prefix), or this index belongs to another store",
+                        self.store.describe()
+                    )));
+                }
+            }
             Err(e) => return Err(e.into()),
         }
         self.index.mark_flushed(first, last, key.as_str()).await?;

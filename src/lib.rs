@@ -15,6 +15,7 @@ pub mod ids;
 pub mod index;
 pub mod ingest;
 pub mod ledger;
+pub mod lock;
 pub mod pack;
 pub mod record;
 pub mod retention;

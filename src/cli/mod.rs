@@ -2,6 +2,7 @@
 //! Exit codes: 0 success; 1 failure; 2 usage/config error; 3 completed with findings.
 
 mod output;
+mod store;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -160,6 +161,16 @@ enum Command {
     Fixtures {
         #[command(subcommand)]
         command: FixturesCommand,
+    },
+    /// Object store: probe what it really guarantees.
+    Store {
+        #[command(subcommand)]
+        command: store::StoreCommand,
+    },
+    /// S3 Object Lock upkeep.
+    Lock {
+        #[command(subcommand)]
+        command: store::LockCommand,
     },
     /// Configuration.
     Config {
@@ -647,6 +658,16 @@ async fn run(cli: Cli) -> Result<u8> {
                 )?;
             }
             Ok(0)
+        }
+        Command::Store { command: store::StoreCommand::Check { actor, lock_seconds } } => {
+            let config = load_config(&cli)?;
+            let a = Archive::open_unchecked(config).await.context("cannot open the archive")?;
+            store::check(&a, &actor.clone().unwrap_or_else(os_user), *lock_seconds, json, &mut out).await
+        }
+        Command::Lock { command: store::LockCommand::Renew { actor, dry_run, as_of } } => {
+            let as_of = date_arg(as_of)?;
+            let a = open(&cli).await?;
+            store::renew(&a, &actor.clone().unwrap_or_else(os_user), *dry_run, as_of, json, &mut out).await
         }
         Command::Config { command: ConfigCommand::Show } => {
             let c = load_config(&cli)?;

@@ -1,6 +1,6 @@
 //! Configuration: one TOML file with defaults for everything, overridden by environment
 //! variables `ARKISTO__SECTION__KEY`, then by command-line flags, all in [`Config::load`].
-//! Unknown keys are errors. Secrets (none yet) would be redacted from `Debug`.
+//! Unknown keys are errors. Secrets ([`Secret`]) are redacted from `Debug` and `config show`.
 
 use std::path::{Path, PathBuf};
 
@@ -122,10 +122,74 @@ impl DictConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `local` (a directory; the embedded default).
+    /// `local` (a directory; the embedded default) or `s3`.
     pub kind: String,
     /// Directory of the local store (default: `<data_dir>/store`).
     pub path: Option<PathBuf>,
+    /// S3: endpoint URL (empty: AWS's own endpoint for the region).
+    pub endpoint: String,
+    /// S3: region (Garage: whatever its `s3_region` says).
+    pub region: String,
+    /// S3: bucket.
+    pub bucket: String,
+    /// S3: key prefix inside the bucket (e.g. `county-a/`), so several archives can share one.
+    pub prefix: String,
+    /// S3: path-style addressing (`endpoint/bucket/key`), which most self-hosted servers need.
+    pub path_style: bool,
+    /// S3: access key id. Empty: the usual AWS sources (env, profile, web identity, IMDS).
+    pub access_key_id: String,
+    /// S3: secret key (never printed). Prefer `ARKISTO__STORE__SECRET_ACCESS_KEY`.
+    pub secret_access_key: Secret,
+    /// S3: objects larger than this (MiB) are uploaded in parts.
+    pub multipart_threshold_mib: u64,
+    /// S3: part size (MiB, at least 5).
+    pub part_size_mib: u64,
+    /// S3: requests in flight at once, per process.
+    pub max_concurrency: usize,
+    /// S3: attempts per request (retries with exponential backoff on 5xx, 429 and timeouts).
+    pub max_attempts: u32,
+    /// S3: seconds before one attempt of a request is abandoned.
+    pub timeout_secs: u64,
+    /// S3: `auto` (send `x-amz-checksum-sha256`, drop it if the server refuses it), `sha256`
+    /// (always; fail otherwise) or `none`.
+    pub checksum: String,
+    /// S3 Object Lock mode for packs: `off`, `governance` or `compliance`. Needs a bucket
+    /// created with Object Lock enabled; `arkisto store check` tells whether it is enforced.
+    pub lock_mode: String,
+    /// Days a pack is locked when none of its records has a lock horizon yet.
+    pub lock_default_days: u32,
+    /// Refuse to start unless `store check` proved the bucket enforces Object Lock.
+    pub require_worm: bool,
+}
+
+/// A secret value: deserialised normally, never printed (`Debug` and serialisation redact it).
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret itself, for handing to a client library only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+    }
+}
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "<redacted>" })
+    }
 }
 
 /// Which index database.
@@ -184,7 +248,26 @@ impl Default for Config {
 }
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { kind: "local".into(), path: None }
+        Self {
+            kind: "local".into(),
+            path: None,
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            path_style: true,
+            access_key_id: String::new(),
+            secret_access_key: Secret::default(),
+            multipart_threshold_mib: 64,
+            part_size_mib: 16,
+            max_concurrency: 8,
+            max_attempts: 6,
+            timeout_secs: 120,
+            checksum: "auto".into(),
+            lock_mode: "off".into(),
+            lock_default_days: 365,
+            require_worm: false,
+        }
     }
 }
 impl Default for IndexConfig {
@@ -247,8 +330,44 @@ impl Config {
     /// Cross-field and range rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid { origin: None, message: m });
-        if self.store.kind != "local" {
-            return bad(format!("store.kind = {:?}: only \"local\" is available in this build", self.store.kind));
+        match self.store.kind.as_str() {
+            "local" => {}
+            "s3" => {
+                let st = &self.store;
+                if st.bucket.is_empty() {
+                    return bad("store.kind = \"s3\" needs store.bucket (or ARKISTO__STORE__BUCKET)".into());
+                }
+                if !(st.endpoint.is_empty() || st.endpoint.starts_with("http://") || st.endpoint.starts_with("https://")) {
+                    return bad(format!("store.endpoint = {:?}: must start with http:// or https://", st.endpoint));
+                }
+                if st.access_key_id.is_empty() != st.secret_access_key.is_empty() {
+                    return bad("store.access_key_id and store.secret_access_key go together: set both, or neither to use the usual AWS credential sources".into());
+                }
+                if !st.prefix.is_empty() && (st.prefix.starts_with('/') || !st.prefix.ends_with('/') || st.prefix.contains("..")) {
+                    return bad(format!("store.prefix = {:?}: must be relative, end with '/', and contain no '..'", st.prefix));
+                }
+                if st.part_size_mib < 5 || st.part_size_mib > 5120 {
+                    return bad(format!("store.part_size_mib = {} (S3 allows 5–5120)", st.part_size_mib));
+                }
+                if st.max_concurrency == 0 || st.max_attempts == 0 || st.timeout_secs == 0 {
+                    return bad("store.max_concurrency, store.max_attempts and store.timeout_secs must be at least 1".into());
+                }
+                if !["auto", "sha256", "none"].contains(&st.checksum.as_str()) {
+                    return bad(format!("store.checksum = {:?} (auto, sha256 or none)", st.checksum));
+                }
+                if !["off", "governance", "compliance"].contains(&st.lock_mode.as_str()) {
+                    return bad(format!("store.lock_mode = {:?} (off, governance or compliance)", st.lock_mode));
+                }
+                if st.lock_mode != "off" && st.checksum == "none" {
+                    return bad("store.lock_mode needs an integrity header on every write: set store.checksum to auto or sha256".into());
+                }
+            }
+            other => return bad(format!("store.kind = {other:?} (local or s3)")),
+        }
+        if self.store.require_worm && self.store.kind != "s3" {
+            return bad(
+                "store.require_worm = true: a local directory cannot enforce immutability; use an S3 bucket with Object Lock".into()
+            );
         }
         if self.index.kind != "sqlite" {
             return bad(format!("index.kind = {:?}: only \"sqlite\" is available in this build", self.index.kind));

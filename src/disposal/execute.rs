@@ -204,7 +204,21 @@ async fn dispose_pack(archive: &Archive, pack_id: PackId, tombs: &[Tombstone], a
             .index
             .begin_pack(new_id, key.as_str(), old.run_id.unwrap_or_else(crate::ids::RunId::generate), &finished.table.created)
             .await?;
-        archive.store.put_file(&key, &finished.path).await?;
+        // The new pack keeps the survivors' lock: the earliest of their horizons.
+        let mut horizons = Vec::with_capacity(survivors.len());
+        for l in &survivors {
+            if let Some(r) = archive.index.retention_row(&l.record_id).await? {
+                horizons.push(r.lock_horizon);
+            }
+        }
+        let held = crate::lock::any_held(archive, &survivors.iter().map(|l| l.record_id).collect::<Vec<_>>()).await?;
+        let opts = crate::store::PutOptions {
+            sha256: Some(finished.sha256),
+            retain_until: crate::ingest::pack_lock_horizon(horizons.iter().map(String::as_str)),
+            legal_hold: held,
+            no_lock: false,
+        };
+        archive.store.put_file(&key, &finished.path, &opts).await?;
         let _ = std::fs::remove_file(&finished.path);
         let info = archive.store.head(&key).await?.ok_or_else(|| DisposalError::Refused(format!("{key} missing after put")))?;
         let tail = archive.store.get_range(&key, info.size.saturating_sub(FOOTER_LEN as u64), FOOTER_LEN as u64).await?;

@@ -247,6 +247,7 @@ pub async fn add_hold(
     };
     archive.index.add_hold(&hold, vec![event], &now()).await?;
     archive.flush_ledger().await?;
+    sync_locks(archive, &hold).await?;
     Ok(hold)
 }
 
@@ -264,11 +265,25 @@ pub async fn remove_hold(archive: &Archive, hold_id: &str, reason: &str, actor: 
         outcome: "success".into(),
         detail: serde_json::json!({ "hold_id": hold_id, "removed_by": actor, "removed_at": at, "reason": reason.trim() }),
     };
+    let hold = archive.index.holds(false).await?.into_iter().find(|h| h.hold_id == hold_id);
     if !archive.index.remove_hold(hold_id, actor, reason.trim(), &at, vec![event], &now()).await? {
         return Err(DisposalError::Refused(format!("no active hold {hold_id}; `arkisto hold list` shows them")));
     }
     archive.flush_ledger().await?;
+    if let Some(h) = hold {
+        sync_locks(archive, &h).await?;
+    }
     Ok(())
+}
+
+/// Make S3 legal holds on the packs a hold concerns match the holds now in force. A failure
+/// here leaves the arkisto hold in force (it is what disposal obeys) and says how to retry.
+async fn sync_locks(archive: &Archive, hold: &Hold) -> Result<(), DisposalError> {
+    crate::lock::sync_legal_holds(archive, hold.subject.as_deref(), &hold.records).await.map(|_| ()).map_err(|e| {
+        DisposalError::Refused(format!(
+            "the hold is recorded, but the store's legal holds were not updated ({e}); run `arkisto lock renew`"
+        ))
+    })
 }
 
 /// One pack's share of what is due.

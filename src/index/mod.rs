@@ -272,6 +272,8 @@ pub trait Index: retention::RetentionIndex + Send + Sync {
     async fn segments(&self) -> Result<Vec<String>, IndexError>;
     /// The whole ledger, in order.
     async fn events(&self) -> Result<Vec<Event>, IndexError>;
+    /// The latest event of a type about an object, if any.
+    async fn latest_event(&self, event_type: &str, object: &str) -> Result<Option<Event>, IndexError>;
     /// Restore a run row (rebuild).
     async fn restore_run(&self, run: &RunRow) -> Result<(), IndexError>;
 

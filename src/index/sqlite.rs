@@ -606,6 +606,15 @@ impl Index for SqliteIndex {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn latest_event(&self, event_type: &str, object: &str) -> Result<Option<Event>, IndexError> {
+        let row = sqlx::query("SELECT * FROM ledger WHERE event_type = ? AND object = ? ORDER BY seq DESC LIMIT 1")
+            .bind(event_type)
+            .bind(object)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
     async fn restore_run(&self, run: &RunRow) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
         sqlx::query(

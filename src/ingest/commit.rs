@@ -19,7 +19,7 @@ use crate::index::{NewRecord, PackRow};
 use crate::ledger::{self, NewEvent};
 use crate::pack::{self, FinishedPack, format::FOOTER_LEN};
 use crate::record::{RecordLocation, RecordMeta};
-use crate::store::ObjectKey;
+use crate::store::{ObjectKey, PutOptions};
 use crate::validate::findings::Finding;
 
 /// One record waiting in a pack: where it is, and where its index data sits in the spool.
@@ -101,11 +101,29 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
     let key = ObjectKey::new(format!("packs/{}/{}.pack", chrono::Utc::now().year(), finished.id))?;
     let (store, index) = (archive.store.clone(), archive.index.clone());
     let created = finished.table.created.clone();
+    let io = |what: &'static str| move |source| IngestError::Io { what: what.into(), source };
+    let mut sp = File::open(&spool).map_err(io("open spool"))?;
+    let mut records = Vec::with_capacity(pending.len());
+    for p in &pending {
+        sp.seek(SeekFrom::Start(p.spool_offset)).map_err(io("read spool"))?;
+        let mut m = vec![0u8; p.meta_len as usize];
+        sp.read_exact(&mut m).map_err(io("read spool"))?;
+        let meta: RecordMeta =
+            serde_json::from_slice(&m).map_err(|e| IngestError::Io { what: "decode spool".into(), source: std::io::Error::other(e) })?;
+        records.push(NewRecord { row_id: p.row_id, meta, location: p.loc.clone() });
+    }
+    // Object Lock: the pack may not be destroyed before its earliest member may be.
+    let opts = PutOptions {
+        sha256: Some(finished.sha256),
+        retain_until: pack_lock_horizon(records.iter().map(|r| r.meta.retention.lock_horizon.as_str())),
+        legal_hold: false,
+        no_lock: false,
+    };
     handle.block_on(async {
         // Record the intent first: a crash after the put leaves a pending pack that the next
         // run removes, never an unindexed orphan.
         index.begin_pack(finished.id, key.as_str(), run_id, &created).await?;
-        store.put_file(&key, &finished.path).await?;
+        store.put_file(&key, &finished.path, &opts).await?;
         // Verify before trusting the write: size, footer and table as written.
         let info = store.head(&key).await?.ok_or_else(|| read_back_err(&key, "object missing after put"))?;
         if info.size != finished.size {
@@ -120,17 +138,6 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
         }
         Ok::<_, IngestError>(())
     })?;
-    let io = |what: &'static str| move |source| IngestError::Io { what: what.into(), source };
-    let mut sp = File::open(&spool).map_err(io("open spool"))?;
-    let mut records = Vec::with_capacity(pending.len());
-    for p in &pending {
-        sp.seek(SeekFrom::Start(p.spool_offset)).map_err(io("read spool"))?;
-        let mut m = vec![0u8; p.meta_len as usize];
-        sp.read_exact(&mut m).map_err(io("read spool"))?;
-        let meta: RecordMeta =
-            serde_json::from_slice(&m).map_err(|e| IngestError::Io { what: "decode spool".into(), source: std::io::Error::other(e) })?;
-        records.push(NewRecord { row_id: p.row_id, meta, location: p.loc.clone() });
-    }
     let row = PackRow {
         pack_id: finished.id,
         key: key.to_string(),
@@ -164,4 +171,10 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
     }
     done.packs.push(finished.id);
     Ok(())
+}
+
+/// A pack's lock horizon: the earliest of its members' (unparseable or empty ones are
+/// ignored; no horizon at all leaves the store's default period).
+pub fn pack_lock_horizon<'a>(horizons: impl Iterator<Item = &'a str>) -> Option<chrono::NaiveDate> {
+    horizons.filter_map(|h| chrono::NaiveDate::parse_from_str(h, "%Y-%m-%d").ok()).min()
 }

@@ -15,6 +15,7 @@ mod stage;
 mod text;
 mod worker;
 
+pub use commit::pack_lock_horizon;
 pub use pipeline::{IngestError, IngestOptions, run};
 pub use report::{Counts, FileOutcome, FileReport, RunReport};
 

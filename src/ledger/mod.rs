@@ -40,6 +40,10 @@ pub const DELETION: &str = "deletion";
 pub const COMPACTION: &str = "pack compaction";
 /// A disposal plan was carried out.
 pub const DISPOSAL_EXECUTED: &str = "disposal executed";
+/// Object Lock retain-until dates extended and legal holds synchronised.
+pub const LOCK_RENEWAL: &str = "lock renewal";
+/// A store capability probe (`arkisto store check`) and what it found.
+pub const STORE_CHECK: &str = "store capability check";
 /// An ingest run finished (its summary).
 pub const RUN: &str = "ingest run";
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{ObjectInfo, ObjectKey, ObjectStore, StoreError};
+use super::{ObjectInfo, ObjectKey, ObjectStore, PutOptions, StoreError};
 
 /// A store in a local directory.
 #[derive(Clone, Debug)]
@@ -155,7 +155,7 @@ impl ObjectStore for LocalStore {
         format!("local directory {}", self.root.display())
     }
 
-    async fn put_file(&self, key: &ObjectKey, path: &Path) -> Result<(), StoreError> {
+    async fn put_file(&self, key: &ObjectKey, path: &Path, _opts: &PutOptions) -> Result<(), StoreError> {
         let (s, k, p) = (self.clone(), key.clone(), path.to_path_buf());
         blocking(move || s.put_file_sync(&k, &p)).await
     }

@@ -5,6 +5,8 @@
 //! rather than living inside one. A store never overwrites an object.
 
 mod local;
+pub mod probe;
+mod s3;
 
 use std::fmt;
 use std::path::Path;
@@ -12,6 +14,34 @@ use std::path::Path;
 use async_trait::async_trait;
 
 pub use local::LocalStore;
+pub use s3::S3Store;
+
+/// How an object is written.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    /// SHA-256 of the whole object when the caller already knows it (sent as the integrity
+    /// header instead of reading the file again).
+    pub sha256: Option<crate::digest::Sha256>,
+    /// Object Lock retain-until date (a pack's lock horizon); applied where the store has
+    /// Object Lock configured, else the store's default period.
+    pub retain_until: Option<chrono::NaiveDate>,
+    /// Put the object under legal hold from the start.
+    pub legal_hold: bool,
+    /// Write without Object Lock even where it is configured (probe objects only; packs,
+    /// ledger segments and dictionaries are always locked there).
+    pub no_lock: bool,
+}
+
+/// An object's lock as the server reports it (HEAD).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockState {
+    /// `compliance` or `governance`, if any.
+    pub mode: Option<String>,
+    /// Retain-until date, if any.
+    pub retain_until: Option<chrono::NaiveDate>,
+    /// Legal hold on.
+    pub legal_hold: bool,
+}
 
 /// A validated object key: relative, `/`-separated, no `..`, only safe characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +109,23 @@ pub enum StoreError {
         /// Object size.
         size: u64,
     },
+    /// The server answered with an error, or could not be reached.
+    #[error("{op} {key}: {}{}{message}", .status.map(|s| format!("HTTP {s} ")).unwrap_or_default(), .code.as_ref().map(|c| format!("{c}: ")).unwrap_or_default())]
+    Remote {
+        /// Operation (put, get, …).
+        op: String,
+        /// Full object key.
+        key: String,
+        /// HTTP status, when there was an answer.
+        status: Option<u16>,
+        /// S3 error code.
+        code: Option<String>,
+        /// Server's message (never contains credentials).
+        message: String,
+    },
+    /// The store cannot do this (e.g. Object Lock on a local directory).
+    #[error("not supported by this store: {0}")]
+    Unsupported(String),
     /// I/O failure on an object.
     #[error("store I/O on {key}: {source}")]
     Io {
@@ -99,11 +146,17 @@ impl StoreError {
             StoreError::BadKey(_) => "store-bad-key",
             StoreError::Range { .. } => "store-range",
             StoreError::Io { .. } => "store-io",
+            StoreError::Remote { .. } => "store-remote",
+            StoreError::Unsupported(_) => "store-unsupported",
         }
     }
     /// Whether trying again may help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Io { .. })
+        match self {
+            StoreError::Io { .. } => true,
+            StoreError::Remote { status, .. } => status.is_none_or(|s| s >= 500 || s == 429),
+            _ => false,
+        }
     }
 }
 
@@ -113,7 +166,7 @@ pub trait ObjectStore: Send + Sync {
     /// Human description (no secrets).
     fn describe(&self) -> String;
     /// Store a local file under `key`, durably, only if `key` is absent.
-    async fn put_file(&self, key: &ObjectKey, path: &Path) -> Result<(), StoreError>;
+    async fn put_file(&self, key: &ObjectKey, path: &Path, opts: &PutOptions) -> Result<(), StoreError>;
     /// Store small bytes under `key`, durably, only if absent.
     async fn put_bytes(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError>;
     /// Read `len` bytes at `offset`.
@@ -126,6 +179,27 @@ pub trait ObjectStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
     /// Whether the store is reachable and writable.
     async fn health(&self) -> Result<(), StoreError>;
+    /// Whether writes ask the server for Object Lock (not whether it enforces it: see
+    /// `store check`).
+    fn lock_configured(&self) -> bool {
+        false
+    }
+    /// Extend an object's Object Lock retention to `until`.
+    async fn set_retention(&self, _key: &ObjectKey, _until: chrono::NaiveDate) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(format!("Object Lock retention on {}", self.describe())))
+    }
+    /// Switch an object's legal hold on or off.
+    async fn set_legal_hold(&self, _key: &ObjectKey, _on: bool) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(format!("legal hold on {}", self.describe())))
+    }
+    /// The object's lock as the server reports it; `None` when the object is absent.
+    async fn lock_state(&self, _key: &ObjectKey) -> Result<Option<LockState>, StoreError> {
+        Ok(None)
+    }
+    /// Requests retried so far by this process (reported in run summaries).
+    fn retries(&self) -> u64 {
+        0
+    }
 }
 
 /// Read a whole (small) object.

@@ -99,7 +99,7 @@ mod tests {
         }
         let done = w.finish().unwrap();
         let key = ObjectKey::new("packs/t.pack").unwrap();
-        store.put_file(&key, &done.path).await.unwrap();
+        store.put_file(&key, &done.path, &Default::default()).await.unwrap();
         let mut seen = Vec::new();
         let sha = scan_pack(&store, &key, done.size, &done.table.records, |_, f| {
             let (m, d) = f.unwrap();

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the real binary against a temp data dir.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
