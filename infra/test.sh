@@ -26,7 +26,7 @@ fi
 # S3 test servers. Garage 2.5 (no Object Lock) from crates.io when missing (~7 min on 2
 # cores, once); the moto server (Object Lock) and the aws CLI (interop test) from PyPI.
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! need garage || ! garage --version 2>/dev/null | grep -q 'v2\.5\.'; then
+if ! need garage || ! garage --version 2>/dev/null | grep -q '2\.5\.'; then
   echo "== installing Garage 2.5.0 (cargo install; one-time, several minutes)"
   cargo install --locked garage --version 2.5.0 --quiet
 fi

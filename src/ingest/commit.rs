@@ -70,6 +70,18 @@ impl Committer {
         }
     }
 
+    /// The error the thread stopped on (after `send` failed).
+    pub fn stopped_error(&mut self) -> IngestError {
+        drop(self.tx.take());
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => e,
+            _ => IngestError::Io {
+                what: "pack committer".into(),
+                source: std::io::Error::other("stopped without an error (thread panicked?)"),
+            },
+        }
+    }
+
     /// Wait for every queued pack and return what was committed, or the first error.
     pub fn finish(mut self) -> Result<Committed, IngestError> {
         drop(self.tx.take());

@@ -208,10 +208,7 @@ impl PackStage {
         let row_id = self.row_ids.next()?;
         let title = rec.meta.title.clone().unwrap_or_default();
         if !self.text.send(crate::index::TextRow { row_id, title, body: std::mem::take(&mut rec.narrative) }) {
-            return Err(IngestError::Io {
-                what: "text indexer stopped".into(),
-                source: std::io::Error::other("see the error that follows"),
-            });
+            return Err(self.text.stopped_error());
         }
         let Some(op) = self.open.get_mut(&group) else { return Ok(()) };
         let (loc, meta_json) = op.writer.append(&rec).map_err(io("write pack"))?;
@@ -253,11 +250,8 @@ impl PackStage {
         if let Err(job) = self.committer.send(Job { pack, pending, spool: spool_path }) {
             let _ = fs::remove_file(&job.pack.path);
             let _ = fs::remove_file(&job.spool);
-            // The committer stopped on an error; `finish` reports it.
-            return Err(IngestError::Io {
-                what: "pack committer stopped".into(),
-                source: std::io::Error::other("see the error that follows"),
-            });
+            // The committer stopped on an error: that error is the one to report.
+            return Err(self.committer.stopped_error());
         }
         Ok(())
     }

@@ -72,6 +72,18 @@ impl TextIndexer {
         self.tx.as_ref().is_some_and(|tx| tx.send(row).is_ok())
     }
 
+    /// The error the thread stopped on (after `send` failed).
+    pub fn stopped_error(&mut self) -> IngestError {
+        drop(self.tx.take());
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => e,
+            _ => IngestError::Io {
+                what: "text indexer".into(),
+                source: std::io::Error::other("stopped without an error (thread panicked?)"),
+            },
+        }
+    }
+
     /// Index what is queued; the first error, if any.
     pub fn finish(mut self) -> Result<(), IngestError> {
         drop(self.tx.take());

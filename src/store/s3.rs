@@ -771,7 +771,11 @@ fn failure<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, key:
             } else {
                 "could not send"
             };
-            Failure { retry: !d.is_user(), err: remote(op, key, None, Some("Dispatch"), &format!("{why}: {d:?}")) }
+            let chain = format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e));
+            Failure {
+                retry: !d.is_user(),
+                err: remote(op, key, None, None, &format!("{why} ({})", chain.trim_start_matches("dispatch failure: "))),
+            }
         }
         SdkError::ResponseError(r) => {
             Failure { retry: true, err: remote(op, key, Some(r.raw().status().as_u16()), Some("BadResponse"), "unreadable response") }
