@@ -133,7 +133,9 @@ impl Archive {
         }
         // Disposal that stopped after the index switched: the object still has to go.
         for (pack_id, key) in self.index.deleting_packs().await? {
-            self.store.delete(&ObjectKey::new(key)?).await?;
+            let key = ObjectKey::new(key)?;
+            crate::lock::release_for_delete(self, &key).await;
+            self.store.delete(&key).await?;
             self.index.drop_pack(pack_id).await?;
         }
         let tmp = self.config.tmp_dir();

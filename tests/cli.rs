@@ -396,3 +396,28 @@ fn a_bag_that_asks_to_fetch_remote_files_is_refused() {
     assert_eq!((code, r["status"].as_str()), (1, Some("refused")));
     assert!(r["refused"].as_str().unwrap().contains("fetch.txt"), "{r}");
 }
+
+#[test]
+fn every_shipped_config_parses_and_secrets_are_never_printed() {
+    for f in std::fs::read_dir(root().join("fixtures/configs")).unwrap().flatten() {
+        let p = f.path();
+        let r = arkisto::config::Config::load(Some(&p), vec![], &Default::default());
+        assert!(r.is_ok(), "{}: {:?}", p.display(), r.err());
+    }
+    let env = Env::new();
+    let cfg = root().join("fixtures/configs/s3.toml");
+    let secret = "s3cr3t-value-that-must-not-leak";
+    for args in [vec!["config", "show"], vec!["--json", "config", "show"]] {
+        let mut a = vec!["--config", cfg.to_str().unwrap()];
+        a.extend(args);
+        let o = env.run_env(&a, &[("ARKISTO__STORE__ACCESS_KEY_ID", "GKtest"), ("ARKISTO__STORE__SECRET_ACCESS_KEY", secret)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!all.contains(secret), "the secret was printed: {all}");
+        assert!(all.contains("redacted"), "{all}");
+    }
+    // A half-given key pair is a config error naming both keys, not a silent fallback.
+    let o = env.run_env(&["--config", cfg.to_str().unwrap(), "config", "show"], &[("ARKISTO__STORE__ACCESS_KEY_ID", "GKtest")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("secret_access_key"));
+}

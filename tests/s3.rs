@@ -263,6 +263,26 @@ async fn object_lock_on_moto_is_proven_applied_renewed_and_follows_holds() {
     assert_eq!(r["extended"].as_u64(), Some(0), "renewing as of today never shortens: {r}");
     let (code, v, err) = tokio::task::block_in_place(|| run(&env, &vars, &["verify"]));
     assert_eq!(code, 0, "{v}\n{err}");
+
+    // A death date long ago makes the subject's records due, but the lock set at ingest
+    // (from what was known then) is never shortened: disposal keeps them back and says why.
+    let facts = env.path("deaths.csv");
+    std::fs::write(&facts, format!("subject_id,death_date\n{subject},1990-01-01\n")).unwrap();
+    let (code, f, err) = tokio::task::block_in_place(|| run(&env, &vars, &["facts", "import", facts.to_str().unwrap()]));
+    assert_eq!(code, 0, "{f}\n{err}");
+    let (code, plan, err) = tokio::task::block_in_place(|| run(&env, &vars, &["dispose", "plan", "--actor", "alice"]));
+    assert_eq!(code, 0, "{plan}\n{err}");
+    let plan_id = plan["plan_id"].as_str().unwrap().to_string();
+    assert!(!plan["items"].as_array().unwrap().is_empty(), "{plan}");
+    let (code, _, err) = tokio::task::block_in_place(|| run(&env, &vars, &["dispose", "approve", &plan_id, "--actor", "bob"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, x, err) = tokio::task::block_in_place(|| run(&env, &vars, &["dispose", "execute", &plan_id, "--actor", "bob"]));
+    assert_eq!(code, 0, "{x}\n{err}");
+    assert_eq!(x["disposed"].as_u64(), Some(0), "{x}");
+    let kept = x["kept"].as_array().unwrap();
+    assert!(!kept.is_empty() && kept.iter().all(|k| k[1].as_str().unwrap_or("").contains("Object Lock until")), "{x}");
+    let (code, v, err) = tokio::task::block_in_place(|| run(&env, &vars, &["verify"]));
+    assert_eq!(code, 0, "{v}\n{err}");
 }
 
 #[test]

@@ -131,8 +131,22 @@ pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<Ex
     }
     let mut packs: Vec<PackId> = by_pack.keys().copied().collect();
     packs.sort();
+    let keys: HashMap<PackId, String> = archive.index.packs().await?.into_iter().map(|p| (p.pack_id, p.key)).collect();
+    let today = chrono::Utc::now().date_naive();
     for pack_id in packs {
         let mut tombs = by_pack.remove(&pack_id).unwrap_or_default();
+        // Object Lock set from an earlier horizon (e.g. before a death date was known) is not
+        // shortened; those records wait for it, and a later plan takes them.
+        if archive.store.lock_configured()
+            && let Some(k) = keys.get(&pack_id)
+            && let Some(until) = archive.store.lock_state(&ObjectKey::new(k.clone())?).await?.and_then(|s| s.retain_until)
+            && until > today
+        {
+            for t in tombs {
+                rep.kept.push((t.record_id, format!("its pack is under Object Lock until {until}")));
+            }
+            continue;
+        }
         let at = now();
         for t in &mut tombs {
             t.disposed_at = at.clone();
@@ -211,13 +225,9 @@ async fn dispose_pack(archive: &Archive, pack_id: PackId, tombs: &[Tombstone], a
                 horizons.push(r.lock_horizon);
             }
         }
-        let held = crate::lock::any_held(archive, &survivors.iter().map(|l| l.record_id).collect::<Vec<_>>()).await?;
-        let opts = crate::store::PutOptions {
-            sha256: Some(finished.sha256),
-            retain_until: crate::ingest::pack_lock_horizon(horizons.iter().map(String::as_str)),
-            legal_hold: held,
-            no_lock: false,
-        };
+        let horizon = crate::ingest::pack_lock_horizon(horizons.iter().map(String::as_str));
+        // Unlocked until indexed, as at ingest (an interrupted compaction must be undoable).
+        let opts = crate::store::PutOptions { sha256: Some(finished.sha256), no_lock: true, ..Default::default() };
         archive.store.put_file(&key, &finished.path, &opts).await?;
         let _ = std::fs::remove_file(&finished.path);
         let info = archive.store.head(&key).await?.ok_or_else(|| DisposalError::Refused(format!("{key} missing after put")))?;
@@ -250,10 +260,15 @@ async fn dispose_pack(archive: &Archive, pack_id: PackId, tombs: &[Tombstone], a
             .index
             .dispose_in_pack(PackDisposal { old_pack: pack_id, new_pack: Some((&row, &moved)), tombstones: tombs }, events, &now())
             .await?;
+        let ids: Vec<_> = moved.iter().map(|l| l.record_id).collect();
+        if let Err(e) = crate::lock::lock_new_pack(archive, &key, horizon, &ids).await {
+            eprintln!("warning: compacted pack {key} is not yet locked ({e}); run `arkisto lock renew`");
+        }
     } else {
         archive.index.dispose_in_pack(PackDisposal { old_pack: pack_id, new_pack: None, tombstones: tombs }, events, &now()).await?;
     }
     // The index no longer points at the old pack: delete the object, then forget the row.
+    crate::lock::release_for_delete(archive, &old_key).await;
     archive.store.delete(&old_key).await?;
     archive.index.drop_pack(pack_id).await?;
     Ok(compacted)

@@ -124,13 +124,10 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
             serde_json::from_slice(&m).map_err(|e| IngestError::Io { what: "decode spool".into(), source: std::io::Error::other(e) })?;
         records.push(NewRecord { row_id: p.row_id, meta, location: p.loc.clone() });
     }
-    // Object Lock: the pack may not be destroyed before its earliest member may be.
-    let opts = PutOptions {
-        sha256: Some(finished.sha256),
-        retain_until: pack_lock_horizon(records.iter().map(|r| r.meta.retention.lock_horizon.as_str())),
-        legal_hold: false,
-        no_lock: false,
-    };
+    // Written unlocked: a crash before the index commit leaves a pending pack that the next
+    // run must be able to delete. The lock follows the commit (below).
+    let opts = PutOptions { sha256: Some(finished.sha256), no_lock: true, ..Default::default() };
+    let horizon = pack_lock_horizon(records.iter().map(|r| r.meta.retention.lock_horizon.as_str()));
     handle.block_on(async {
         // Record the intent first: a crash after the put leaves a pending pack that the next
         // run removes, never an unindexed orphan.
@@ -171,6 +168,12 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
         }),
     };
     handle.block_on(archive.index.commit_pack(&row, &records, vec![event], &now()))?;
+    // Object Lock: the pack may not be destroyed before its earliest member may be. A failure
+    // here leaves an archived but unlocked pack, which `lock renew` finds and locks.
+    let ids: Vec<_> = records.iter().map(|r| r.meta.record_id).collect();
+    if let Err(e) = handle.block_on(crate::lock::lock_new_pack(archive, &key, horizon, &ids)) {
+        eprintln!("warning: pack {key} is archived but not yet locked ({e}); run `arkisto lock renew`");
+    }
     for p in pending {
         done.bytes_archived += p.loc.original_size;
         done.bytes_stored += p.loc.data_len;

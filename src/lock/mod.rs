@@ -126,6 +126,8 @@ pub struct RenewReport {
     pub extended: usize,
     /// Packs already locked long enough.
     pub unchanged: usize,
+    /// Packs with a record already due for disposal (their lock is left to run out).
+    pub due: usize,
     /// Legal holds switched on.
     pub holds_on: usize,
     /// Legal holds switched off.
@@ -154,11 +156,14 @@ pub async fn renew(archive: &Archive, actor: &str, dry_run: bool, today: NaiveDa
             rep.failures.push(format!("{}: object missing from the store (run `arkisto verify`)", p.key));
             continue;
         };
-        let target = p.retain_until.unwrap_or(default_until).max(today + chrono::Days::new(1));
+        let target = p.retain_until.unwrap_or(default_until);
         if state.mode.is_none() && state.retain_until.is_none() {
             rep.unlocked.push(p.key.clone());
         }
-        if state.retain_until.is_none_or(|u| u < target) {
+        if target <= today {
+            // A member is due: let the lock run out so that disposal can act.
+            rep.due += 1;
+        } else if state.retain_until.is_none_or(|u| u < target) {
             rep.extended += 1;
             if !dry_run && let Err(e) = store.set_retention(&key, target).await {
                 rep.failures.push(format!("{}: extend to {target}: {e}", p.key));
@@ -227,4 +232,30 @@ pub async fn sync_legal_holds(archive: &Archive, subject: Option<&str>, records:
         }
     }
     Ok(changed)
+}
+
+/// Lock a pack that has just been indexed: retain-until = its records' earliest horizon (or
+/// the default period when none has one; nothing when one is already due), and S3 legal hold
+/// when any record is held. Does nothing on a store without Object Lock.
+pub async fn lock_new_pack(archive: &Archive, key: &ObjectKey, horizon: Option<NaiveDate>, ids: &[RecordId]) -> Result<(), LockError> {
+    if !archive.store.lock_configured() {
+        return Ok(());
+    }
+    let today = chrono::Utc::now().date_naive();
+    let until = horizon.unwrap_or(today + chrono::Days::new(archive.config.store.lock_default_days.into()));
+    if until > today {
+        archive.store.set_retention(key, until).await?;
+    }
+    if any_held(archive, ids).await? {
+        archive.store.set_legal_hold(key, true).await?;
+    }
+    Ok(())
+}
+
+/// Before deleting a pack whose records have moved or been destroyed: release its S3 legal
+/// hold (a compacted pack's held survivors carry the hold in their new pack).
+pub async fn release_for_delete(archive: &Archive, key: &ObjectKey) {
+    if archive.store.lock_configured() && archive.store.lock_state(key).await.ok().flatten().is_some_and(|s| s.legal_hold) {
+        let _ = archive.store.set_legal_hold(key, false).await;
+    }
 }
