@@ -145,5 +145,32 @@ fn a_short_outage_is_ridden_out_by_retries() {
     assert_eq!(out.status.code(), Some(0), "{}\n{stderr}", rep["counts"]);
     assert_eq!(rep["counts"]["archived"].as_u64(), Some(1500));
     assert!(stderr.contains("retry"), "the outage was noticed and reported: {stderr}");
+    assert!(rep["store_retries"].as_u64().unwrap_or(0) > 0, "the run report counts the retries");
     verify_clean(&env, &v);
+}
+
+#[test]
+fn kill_9_mid_run_on_a_locked_bucket_leaves_nothing_undeletable_behind() {
+    let Some(m) = common::s3::moto() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let t = rt.block_on(m.fresh_bucket(true));
+    let env = Env::new();
+    let batch = generate(&env, 1500);
+    let v = vars(&t, &[("ARKISTO__STORE__LOCK_MODE", "compliance")]);
+    let prefix = v.iter().find(|(k, _)| k == "ARKISTO__STORE__PREFIX").unwrap().1.clone();
+    let mut child = ingest_until_packs(&env, &v, &batch, &t, 2);
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    // The re-run removes what the killed run stored but never indexed — possible only
+    // because packs are locked after they are indexed, not when they are written.
+    let out = arkisto(&env, &v, &["ingest", batch.to_str().unwrap()]).output().unwrap();
+    let rep = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", rep["counts"], String::from_utf8_lossy(&out.stderr));
+    assert_eq!(records_indexed(&env, &v), 1500);
+    verify_clean(&env, &v); // also: no pack in the bucket that the index does not know (A008)
+    let packs = rt.block_on(t.keys(&format!("{prefix}packs/")));
+    for k in &packs {
+        let h = rt.block_on(t.client().head_object().bucket(&t.bucket).key(k).send()).unwrap();
+        assert!(h.object_lock_retain_until_date().is_some(), "{k} is archived but not locked");
+    }
 }

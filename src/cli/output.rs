@@ -36,6 +36,9 @@ pub fn ingest(out: &mut impl Write, r: &RunReport, json: bool) -> Result<()> {
     if r.recovered_packs > 0 {
         writeln!(out, "cleaned up {} pack(s) left by an interrupted run", r.recovered_packs)?;
     }
+    if r.store_retries > 0 {
+        writeln!(out, "the store failed {} request(s) that succeeded when tried again", r.store_retries)?;
+    }
     for f in r.files.iter().filter(|f| f.outcome == FileOutcome::Quarantined) {
         for x in &f.findings {
             writeln!(out, "  quarantined {}: {x}", f.path)?;

@@ -212,6 +212,8 @@ pub struct PackConfig {
     pub compression_level: i32,
     /// Packs open at once (one per retention group); the fullest is closed beyond this.
     pub max_open_packs: usize,
+    /// Finished packs being stored at once (their round trips to an S3 server overlap).
+    pub upload_concurrency: usize,
 }
 
 /// Ingest behaviour.
@@ -277,7 +279,7 @@ impl Default for IndexConfig {
 }
 impl Default for PackConfig {
     fn default() -> Self {
-        Self { target_size_mib: 32, compression_level: 3, max_open_packs: 128 }
+        Self { target_size_mib: 32, compression_level: 3, max_open_packs: 128, upload_concurrency: 4 }
     }
 }
 impl Default for IngestConfig {
@@ -377,6 +379,9 @@ impl Config {
         }
         if !(1..=4096).contains(&self.pack.target_size_mib) {
             return bad(format!("pack.target_size_mib = {} (must be 1–4096)", self.pack.target_size_mib));
+        }
+        if !(1..=64).contains(&self.pack.upload_concurrency) {
+            return bad(format!("pack.upload_concurrency = {} (must be 1–64)", self.pack.upload_concurrency));
         }
         if self.pack.max_open_packs == 0 {
             return bad("pack.max_open_packs must be at least 1".into());

@@ -2,6 +2,7 @@
 //! rows and ingestion event in one transaction. It runs on its own thread so that index work
 //! overlaps parsing and compression; a bounded queue keeps at most a few packs in flight.
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -94,25 +95,108 @@ impl Committer {
 
 fn run(archive: Archive, run_id: RunId, actor: String, handle: Handle, rx: Receiver<Job>) -> Result<Committed, IngestError> {
     let mut done = Committed::default();
+    // Up to `in_flight` packs are being stored at once (S3 round trips overlap); each is
+    // indexed as soon as it is durably stored and read back, oldest first.
+    let in_flight = archive.config.pack.upload_concurrency.max(1);
+    let mut storing: VecDeque<tokio::task::JoinHandle<Result<Stored, (Job, IngestError)>>> = VecDeque::new();
+    let mut first_err: Option<IngestError> = None;
+    let settle = |r: Result<Result<Stored, (Job, IngestError)>, tokio::task::JoinError>, done: &mut Committed| -> Result<(), IngestError> {
+        match r {
+            Ok(Ok(stored)) => {
+                let (pack, spool) = (stored.job.pack.path.clone(), stored.job.spool.clone());
+                let r = index_pack(&archive, run_id, &actor, &handle, stored, done);
+                let _ = fs::remove_file(&pack);
+                let _ = fs::remove_file(&spool);
+                r
+            }
+            Ok(Err((job, e))) => {
+                let _ = fs::remove_file(&job.pack.path);
+                let _ = fs::remove_file(&job.spool);
+                Err(e)
+            }
+            Err(e) => Err(IngestError::Io { what: "pack upload task".into(), source: std::io::Error::other(e.to_string()) }),
+        }
+    };
     for job in rx {
-        let (pack_path, spool) = (job.pack.path.clone(), job.spool.clone());
-        let r = commit(&archive, run_id, &actor, &handle, job, &mut done);
-        let _ = fs::remove_file(&pack_path);
-        let _ = fs::remove_file(&spool);
-        r?;
+        storing.push_back(handle.spawn(store_pack(archive.clone(), run_id, job)));
+        if storing.len() >= in_flight
+            && let Some(t) = storing.pop_front()
+            && let Err(e) = settle(handle.block_on(t), &mut done)
+        {
+            first_err.get_or_insert(e);
+        }
+        if first_err.is_some() {
+            break; // dropping `rx` stops the stage; what is in flight is still settled below
+        }
     }
-    Ok(done)
+    while let Some(t) = storing.pop_front() {
+        if let Err(e) = settle(handle.block_on(t), &mut done) {
+            first_err.get_or_insert(e);
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
 }
 
 fn read_back_err(key: &ObjectKey, why: impl ToString) -> IngestError {
     IngestError::ReadBack { key: key.to_string(), why: why.to_string() }
 }
 
-fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: Job, done: &mut Committed) -> Result<(), IngestError> {
-    let Job { pack: finished, pending, spool } = job;
-    let key = ObjectKey::new(format!("packs/{}/{}.pack", chrono::Utc::now().year(), finished.id))?;
-    let (store, index) = (archive.store.clone(), archive.index.clone());
-    let created = finished.table.created.clone();
+/// A pack durably stored and read back, not yet indexed.
+struct Stored {
+    job: Job,
+    key: ObjectKey,
+}
+
+/// Record the intent, put the pack, and read its table and footer back from the store.
+async fn store_pack(archive: Archive, run_id: RunId, job: Job) -> Result<Stored, (Job, IngestError)> {
+    let r = async {
+        let finished = &job.pack;
+        let key = ObjectKey::new(format!("packs/{}/{}.pack", chrono::Utc::now().year(), finished.id))?;
+        let (store, index) = (&archive.store, &archive.index);
+        // Record the intent first: a crash after the put leaves a pending pack that the next
+        // run removes, never an unindexed orphan.
+        index.begin_pack(finished.id, key.as_str(), run_id, &finished.table.created).await?;
+        // Written unlocked: a pending pack must stay deletable. The lock follows the commit.
+        let opts = PutOptions { sha256: Some(finished.sha256), no_lock: true, ..Default::default() };
+        store.put_file(&key, &finished.path, &opts).await?;
+        // Verify before trusting the write: one ranged read of table and footer as written
+        // (the footer also fixes the size; a short object fails the range).
+        let tail_len = finished.size - finished.table_offset;
+        let tail = store.get_range(&key, finished.table_offset, tail_len).await?;
+        let (tframe, foot) = tail.split_at(tail.len().saturating_sub(FOOTER_LEN));
+        let footer = pack::decode_footer(foot, finished.size).map_err(|e| read_back_err(&key, e))?;
+        if footer.table_offset != finished.table_offset || footer.table_len != tframe.len() as u64 {
+            return Err(read_back_err(&key, "footer differs"));
+        }
+        let table = pack::decode_table(tframe, &footer).map_err(|e| read_back_err(&key, e))?;
+        if table != finished.table {
+            return Err(read_back_err(&key, "table differs"));
+        }
+        match store.head(&key).await? {
+            Some(i) if i.size == finished.size => Ok(key),
+            other => Err(read_back_err(&key, format!("size {:?} != {}", other.map(|i| i.size), finished.size))),
+        }
+    }
+    .await;
+    match r {
+        Ok(key) => Ok(Stored { job, key }),
+        Err(e) => Err((job, e)),
+    }
+}
+
+/// Commit a stored pack's index rows and ingestion event in one transaction, then lock it.
+fn index_pack(
+    archive: &Archive,
+    run_id: RunId,
+    actor: &str,
+    handle: &Handle,
+    stored: Stored,
+    done: &mut Committed,
+) -> Result<(), IngestError> {
+    let Stored { job: Job { pack: finished, pending, spool }, key } = stored;
     let io = |what: &'static str| move |source| IngestError::Io { what: what.into(), source };
     let mut sp = File::open(&spool).map_err(io("open spool"))?;
     let mut records = Vec::with_capacity(pending.len());
@@ -124,36 +208,14 @@ fn commit(archive: &Archive, run_id: RunId, actor: &str, handle: &Handle, job: J
             serde_json::from_slice(&m).map_err(|e| IngestError::Io { what: "decode spool".into(), source: std::io::Error::other(e) })?;
         records.push(NewRecord { row_id: p.row_id, meta, location: p.loc.clone() });
     }
-    // Written unlocked: a crash before the index commit leaves a pending pack that the next
-    // run must be able to delete. The lock follows the commit (below).
-    let opts = PutOptions { sha256: Some(finished.sha256), no_lock: true, ..Default::default() };
     let horizon = pack_lock_horizon(records.iter().map(|r| r.meta.retention.lock_horizon.as_str()));
-    handle.block_on(async {
-        // Record the intent first: a crash after the put leaves a pending pack that the next
-        // run removes, never an unindexed orphan.
-        index.begin_pack(finished.id, key.as_str(), run_id, &created).await?;
-        store.put_file(&key, &finished.path, &opts).await?;
-        // Verify before trusting the write: size, footer and table as written.
-        let info = store.head(&key).await?.ok_or_else(|| read_back_err(&key, "object missing after put"))?;
-        if info.size != finished.size {
-            return Err(read_back_err(&key, format!("size {} != {}", info.size, finished.size)));
-        }
-        let tail = store.get_range(&key, info.size.saturating_sub(FOOTER_LEN as u64), FOOTER_LEN as u64).await?;
-        let footer = pack::decode_footer(&tail, info.size).map_err(|e| read_back_err(&key, e))?;
-        let tframe = store.get_range(&key, footer.table_offset, footer.table_len).await?;
-        let table = pack::decode_table(&tframe, &footer).map_err(|e| read_back_err(&key, e))?;
-        if table != finished.table {
-            return Err(read_back_err(&key, "table differs"));
-        }
-        Ok::<_, IngestError>(())
-    })?;
     let row = PackRow {
         pack_id: finished.id,
         key: key.to_string(),
         size: finished.size,
         sha256: finished.sha256,
         record_count: records.len() as u64,
-        created_at: created,
+        created_at: finished.table.created.clone(),
         run_id: Some(run_id),
     };
     let event = NewEvent {

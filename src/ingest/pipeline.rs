@@ -109,6 +109,7 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
                 packs: vec![],
                 dicts: vec![],
                 recovered_packs: recovered,
+                store_retries: archive.store.retries(),
                 files: vec![],
             };
             finish(archive, &mut row, &report, &opts.actor).await?;
@@ -151,6 +152,7 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
         packs,
         dicts,
         recovered_packs: recovered,
+        store_retries: archive.store.retries(),
         files,
     };
     finish(archive, &mut row, &report, &opts.actor).await?;

@@ -87,6 +87,9 @@ pub struct RunReport {
     pub dicts: Vec<crate::dict::DictInfo>,
     /// Interrupted packs cleaned up before this run.
     pub recovered_packs: usize,
+    /// Store requests that failed and were tried again (S3: 5xx, timeouts, resets).
+    #[serde(default)]
+    pub store_retries: u64,
     /// Every input file.
     pub files: Vec<FileReport>,
 }

@@ -118,6 +118,8 @@ pub struct FinishedPack {
     pub sha256: Sha256,
     /// The table written into it.
     pub table: PackTable,
+    /// Where the table frame starts (table and footer run to the end).
+    pub table_offset: u64,
 }
 
 impl PackWriter {
@@ -184,13 +186,14 @@ impl PackWriter {
         };
         let json = serde_json::to_vec(&table).map_err(io::Error::other)?;
         let frame = format::json_frame(format::MAGIC_TABLE, &json)?;
-        let footer = Footer { table_offset: self.out.written(), table_len: frame.len() as u64, table_sha256: Sha256::of(&frame) };
+        let table_offset = self.out.written();
+        let footer = Footer { table_offset, table_len: frame.len() as u64, table_sha256: Sha256::of(&frame) };
         self.out.write_all(&frame)?;
         self.out.write_all(&footer.encode())?;
         let (buf, sha256, size) = self.out.finish();
         let f = buf.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        Ok(FinishedPack { id: self.id, path: self.path, size, sha256, table })
+        Ok(FinishedPack { id: self.id, path: self.path, size, sha256, table, table_offset })
     }
 
     /// Give up on this pack and delete its temp file.
