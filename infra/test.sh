@@ -57,6 +57,18 @@ for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/" &&
 export ARKISTO_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 echo "== S3 test servers: Garage $ARKISTO_TEST_GARAGE_ENDPOINT, moto $ARKISTO_TEST_MOTO_ENDPOINT"
 
+# PostgreSQL (the index story runs on both backends). The project's machines have one on
+# 127.0.0.1:5432 with trust auth; elsewhere install and start one, with a password.
+if ! (command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432); then
+  echo "== starting PostgreSQL"
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  v=$(ls /etc/postgresql | sort -n | tail -1)
+  pg_ctlcluster "$v" main start || true
+  for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+  su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'arkisto-test'\"" >/dev/null
+  export ARKISTO_TEST_PG_URL=${ARKISTO_TEST_PG_URL:-postgres://postgres:arkisto-test@127.0.0.1:5432/postgres}
+fi
+
 echo "== cargo fmt --check"; cargo fmt --check
 echo "== cargo clippy"; cargo clippy --all-targets --quiet -- -D warnings
 echo "== tests"

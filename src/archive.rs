@@ -75,7 +75,10 @@ impl Archive {
             "s3" => Arc::new(S3Store::open(&config.store).await?),
             _ => Arc::new(LocalStore::open(config.store_dir())?),
         };
-        let index = Arc::new(SqliteIndex::open(&config.index_path()).await?);
+        let index: Arc<dyn Index> = match config.index.kind.as_str() {
+            "postgres" => Arc::new(crate::index::PgIndex::open(config.index.url.expose()).await?),
+            _ => Arc::new(SqliteIndex::open(&config.index_path()).await?),
+        };
         Ok(Self { config, store, index, dicts: Default::default() })
     }
 

@@ -196,10 +196,13 @@ impl Serialize for Secret {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IndexConfig {
-    /// `sqlite` (the embedded default).
+    /// `sqlite` (the embedded default) or `postgres` (shared by several instances).
     pub kind: String,
     /// SQLite file (default: `<data_dir>/index.sqlite`).
     pub path: Option<PathBuf>,
+    /// PostgreSQL connection URL, e.g. `postgres://arkisto@db/arkisto` (never printed: it
+    /// may hold a password). Prefer `ARKISTO__INDEX__URL`.
+    pub url: Secret,
 }
 
 /// Pack building.
@@ -274,7 +277,7 @@ impl Default for StoreConfig {
 }
 impl Default for IndexConfig {
     fn default() -> Self {
-        Self { kind: "sqlite".into(), path: None }
+        Self { kind: "sqlite".into(), path: None, url: Secret::default() }
     }
 }
 impl Default for PackConfig {
@@ -371,8 +374,15 @@ impl Config {
                 "store.require_worm = true: a local directory cannot enforce immutability; use an S3 bucket with Object Lock".into()
             );
         }
-        if self.index.kind != "sqlite" {
-            return bad(format!("index.kind = {:?}: only \"sqlite\" is available in this build", self.index.kind));
+        match self.index.kind.as_str() {
+            "sqlite" => {}
+            "postgres" => {
+                let u = self.index.url.expose();
+                if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                    return bad("index.kind = \"postgres\" needs index.url = \"postgres://…\" (or ARKISTO__INDEX__URL)".into());
+                }
+            }
+            other => return bad(format!("index.kind = {other:?} (sqlite or postgres)")),
         }
         if !(1..=19).contains(&self.pack.compression_level) {
             return bad(format!("pack.compression_level = {} (must be 1–19)", self.pack.compression_level));

@@ -3,6 +3,7 @@
 //!
 //! The index never holds anything that cannot be rebuilt from the store, except credentials.
 
+mod pg;
 pub mod rebuild;
 pub mod retention;
 mod sqlite;
@@ -16,6 +17,7 @@ use crate::ids::{PackId, RecordId, RunId};
 use crate::ledger::{Event, NewEvent};
 use crate::record::{RecordLocation, RecordMeta};
 
+pub use pg::PgIndex;
 pub use sqlite::SqliteIndex;
 
 /// Index failures.
