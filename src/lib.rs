@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod daemon;
 pub mod dict;
 pub mod digest;
 pub mod disposal;

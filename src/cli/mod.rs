@@ -172,6 +172,17 @@ enum Command {
         #[command(subcommand)]
         command: store::LockCommand,
     },
+    /// Run as a daemon: archival runs over inbox folders, fixity sweeps and lock renewal on
+    /// cron schedules (`[serve]` in the config). SIGTERM or Ctrl-C stops it cleanly; a run
+    /// in progress commits what is in flight and the next start archives the rest.
+    Serve {
+        /// Who the daemon acts as in the ledger (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Run every job once, now, and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -374,7 +385,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Ingest { path, source, actor } => {
             let a = open(&cli).await?;
             let progress = !json && std::io::stderr().is_terminal();
-            let opts = IngestOptions { source: source.clone(), actor: actor.clone().unwrap_or_else(os_user), progress };
+            let opts = IngestOptions { source: source.clone(), actor: actor.clone().unwrap_or_else(os_user), progress, cancel: None };
             let report = ingest::run(&a, path, &opts)
                 .await
                 .with_context(|| format!("ingest of {} stopped; committed packs stay archived, re-run to finish", path.display()))?;
@@ -668,6 +679,23 @@ async fn run(cli: Cli) -> Result<u8> {
             let as_of = date_arg(as_of)?;
             let a = open(&cli).await?;
             store::renew(&a, &actor.clone().unwrap_or_else(os_user), *dry_run, as_of, json, &mut out).await
+        }
+        Command::Serve { actor, once } => {
+            let a = open(&cli).await?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+                let _ = tx.send(true);
+            });
+            arkisto::daemon::serve(a, actor.clone().unwrap_or_else(os_user), rx, *once).await?;
+            Ok(0)
         }
         Command::Config { command: ConfigCommand::Show } => {
             let c = load_config(&cli)?;

@@ -48,6 +48,37 @@ pub struct Config {
     pub dict: DictConfig,
     /// Retention rules.
     pub retention: RetentionConfig,
+    /// The daemon (`arkisto serve`).
+    pub serve: ServeConfig,
+}
+
+/// The daemon's schedules (cron with seconds: `sec min hour day month weekday`; `off` to
+/// disable one).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Folders whose subfolders are batches (taken when they hold `READY` or are a valid bag).
+    pub inbox: Vec<PathBuf>,
+    /// When to look for complete batches.
+    pub ingest_schedule: String,
+    /// When to run a fixity sweep.
+    pub fixity_schedule: String,
+    /// Share of the packs each sweep checks (0.1: the whole archive every 10 sweeps).
+    pub fixity_share: f64,
+    /// When to renew Object Lock (only where the store has it configured).
+    pub lock_schedule: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            inbox: Vec::new(),
+            ingest_schedule: "0 */5 * * * *".into(),
+            fixity_schedule: "0 0 3 * * *".into(),
+            fixity_share: 0.1,
+            lock_schedule: "0 30 3 * * *".into(),
+        }
+    }
 }
 
 /// Retention rules (`policies/`).
@@ -248,6 +279,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             dict: DictConfig::default(),
             retention: RetentionConfig::default(),
+            serve: ServeConfig::default(),
         }
     }
 }
@@ -408,6 +440,9 @@ impl Config {
         let policies = self.retention.policies().map_err(|e| ConfigError::Invalid { origin: None, message: e.to_string() })?;
         if !self.retention.default_class.is_empty() && !policies.main.contains_key(&self.retention.default_class) {
             return bad(format!("retention.default_class = {:?}: no rule covers that class", self.retention.default_class));
+        }
+        if !(self.serve.fixity_share > 0.0 && self.serve.fixity_share <= 1.0) {
+            return bad(format!("serve.fixity_share = {} (must be more than 0 and at most 1)", self.serve.fixity_share));
         }
         if self.ingest.max_xml_depth < 8 {
             return bad("ingest.max_xml_depth must be at least 8".into());

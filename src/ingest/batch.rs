@@ -74,7 +74,11 @@ impl BatchError {
     }
 }
 
-/// Open a batch at `path`.
+/// Files at a batch folder's root that belong to the daemon, not to the batch
+/// (`READY`: the batch is complete; `ARCHIVED`: it was archived, with the run id).
+pub const CONTROL_FILES: [&str; 2] = ["READY", "ARCHIVED"];
+
+/// Open a batch: one file, a BagIt bag (validated whole first), or a folder.
 pub fn open(path: &Path) -> Result<Batch, BatchError> {
     let io = |source| BatchError::Io { path: path.to_path_buf(), source };
     let root = fs::canonicalize(path).map_err(io)?;
@@ -90,6 +94,8 @@ pub fn open(path: &Path) -> Result<Batch, BatchError> {
     }
     let mut files = Vec::new();
     walk(&root, &root, &mut files).map_err(io)?;
+    // The daemon's control markers at the batch root are not records.
+    files.retain(|f| !CONTROL_FILES.contains(&f.rel_path.as_str()));
     files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok(Batch { root, kind: BatchKind::Directory, files })
 }

@@ -30,6 +30,10 @@ pub struct IngestOptions {
     pub actor: String,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Set to stop the run early (the daemon's shutdown): no new file is started, the packs
+    /// in flight are committed, and the run ends with [`IngestError::Interrupted`]; a later
+    /// run of the same batch archives the rest and nothing twice.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Why an ingest run could not complete. Records committed before the failure stay archived;
@@ -50,6 +54,14 @@ pub enum IngestError {
         /// Cause.
         #[source]
         source: std::io::Error,
+    },
+    /// Stopped on request after committing what was in flight.
+    #[error("run stopped on request after {done} of {total} files; committed packs stay archived, a re-run archives the rest")]
+    Interrupted {
+        /// Files with an outcome.
+        done: usize,
+        /// Files in the batch.
+        total: usize,
     },
     /// A stored pack did not read back as written: it is not indexed.
     #[error("pack {key} did not read back as written ({why}); it was not indexed")]
@@ -232,8 +244,12 @@ fn process(
     let mut threads = Vec::new();
     for n in 0..workers {
         let (jobs, tx, cfg, index, handle) = (jobs.clone(), tx.clone(), cfg.clone(), archive.index.clone(), handle.clone());
+        let cancel = opts.cancel.clone();
         let t = std::thread::Builder::new().name(format!("arkisto-worker-{n}")).spawn(move || {
             loop {
+                if cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+                    break;
+                }
                 let chunk: Vec<InputFile> = match jobs.lock() {
                     Ok(mut j) => j.by_ref().take(CHUNK).collect(),
                     Err(_) => break,
@@ -280,6 +296,9 @@ fn process(
     bar.finish_and_clear();
     result?;
     let out = finished?;
+    if opts.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) && out.files.len() < inputs {
+        return Err(IngestError::Interrupted { done: out.files.len(), total: inputs });
+    }
     // Every input file must be accounted for; anything else is a bug, not a result.
     if out.files.len() != inputs {
         return Err(IngestError::Io {
