@@ -421,3 +421,33 @@ fn every_shipped_config_parses_and_secrets_are_never_printed() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("secret_access_key"));
 }
+
+#[test]
+fn repair_adopts_an_orphan_with_records_and_removes_a_redundant_copy() {
+    let env = Env::new();
+    env.ingest(&valid_small());
+    let packs = walk_packs(&env);
+    assert!(!packs.is_empty());
+    // A redundant copy: a pack whose records are all indexed already.
+    let copy = packs[0].with_file_name("01zzzzzzzzzzzzzzzzzzzzzzzz.pack");
+    std::fs::copy(&packs[0], &copy).unwrap();
+    // An orphan the index forgot (as after a crash between store and index on another host).
+    let forgotten = packs.last().unwrap().file_stem().unwrap().to_string_lossy().to_string();
+    let (_, before) = env.json(&["stats"]);
+    env.tamper_index(&format!("DELETE FROM records_fts WHERE rowid IN (SELECT id FROM records WHERE pack_id = '{forgotten}')"));
+    env.tamper_index(&format!("DELETE FROM records WHERE pack_id = '{forgotten}'"));
+    env.tamper_index(&format!("DELETE FROM packs WHERE pack_id = '{forgotten}'"));
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 3, "verify sees the orphans: {v}");
+    let (code, r) = env.json(&["repair"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["adopted"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["removed"].as_array().unwrap().len(), 1, "{r}");
+    assert!(!copy.exists(), "the redundant copy is gone");
+    let (_, after) = env.json(&["stats"]);
+    assert_eq!(before, after, "every record is indexed again");
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 0, "{v}");
+    let events = tokio::runtime::Runtime::new().unwrap().block_on(async { env.archive().await.index.events().await.unwrap() });
+    assert_eq!(events.iter().filter(|e| e.event_type == "repair").count(), 2, "both actions are in the ledger");
+}

@@ -172,6 +172,14 @@ enum Command {
         #[command(subcommand)]
         command: store::LockCommand,
     },
+    /// Make index and store agree: remove interrupted writes, adopt packs the index does not
+    /// know (when they hold records it lacks) or remove them (when it has every record in
+    /// them already). Each action is logged in the ledger.
+    Repair {
+        /// Who runs it (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
     /// Run as a daemon: archival runs over inbox folders, fixity sweeps and lock renewal on
     /// cron schedules (`[serve]` in the config). SIGTERM or Ctrl-C stops it cleanly; a run
     /// in progress commits what is in flight and the next start archives the rest.
@@ -679,6 +687,31 @@ async fn run(cli: Cli) -> Result<u8> {
             let as_of = date_arg(as_of)?;
             let a = open(&cli).await?;
             store::renew(&a, &actor.clone().unwrap_or_else(os_user), *dry_run, as_of, json, &mut out).await
+        }
+        Command::Repair { actor } => {
+            let a = open(&cli).await?;
+            let r = arkisto::index::repair::repair(&a, &actor.clone().unwrap_or_else(os_user)).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&r)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{} interrupted write(s) removed; {} orphan pack(s) adopted, {} removed",
+                    r.pending_removed,
+                    r.adopted.len(),
+                    r.removed.len()
+                )?;
+                for (k, n) in &r.adopted {
+                    writeln!(out, "  adopted {k} ({n} records)")?;
+                }
+                for k in &r.removed {
+                    writeln!(out, "  removed {k} (its records are indexed from another pack)")?;
+                }
+                for p in &r.problems {
+                    writeln!(out, "  problem: {p}")?;
+                }
+            }
+            Ok(if r.problems.is_empty() { 0 } else { 3 })
         }
         Command::Serve { actor, once } => {
             let a = open(&cli).await?;

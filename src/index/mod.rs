@@ -5,6 +5,7 @@
 
 mod pg;
 pub mod rebuild;
+pub mod repair;
 pub mod retention;
 mod sqlite;
 

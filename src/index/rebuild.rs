@@ -110,7 +110,7 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
     Ok(rep)
 }
 
-async fn read_pack(
+pub(crate) async fn read_pack(
     archive: &Archive,
     key: &ObjectKey,
     size: u64,
