@@ -72,6 +72,13 @@ enum ChecksumUse {
     Never,
 }
 
+/// Where the bytes of a single-request write come from.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
 /// What one failed S3 attempt tells: whether to try again, and the error to report.
 struct Failure {
     retry: bool,
@@ -220,32 +227,38 @@ impl S3Store {
         Some(date_time(date))
     }
 
-    async fn put_single(&self, key: &ObjectKey, path: &Path, size: u64, opts: &PutOptions) -> Result<(), StoreError> {
+    async fn put_single(&self, key: &ObjectKey, src: Src<'_>, size: u64, opts: &PutOptions) -> Result<(), StoreError> {
         // Some servers (Garage 2.5) ignore If-None-Match on PUT without saying so: look first.
         // Keys are random, so the window between look and write matters only for a bug.
         if self.head(key).await?.is_some() {
             return Err(StoreError::Exists(key.clone()));
         }
-        self.put_single_unguarded(key, path, size, opts).await
+        self.put_single_unguarded(key, src, size, opts).await
     }
 
-    async fn put_single_unguarded(&self, key: &ObjectKey, path: &Path, size: u64, opts: &PutOptions) -> Result<(), StoreError> {
+    async fn put_single_unguarded(&self, key: &ObjectKey, src: Src<'_>, size: u64, opts: &PutOptions) -> Result<(), StoreError> {
         let full = self.full_key(key);
         let sha = match (&opts.sha256, self.checksum_on()) {
             (Some(d), true) => Some(b64(&d.0)),
-            (None, true) => Some(b64(&sha256_file(path, 0, size).await?)),
+            (None, true) => Some(b64(&match src {
+                Src::File(path) => sha256_file(path, 0, size).await?,
+                Src::Bytes(b) => crate::digest::Sha256::of(b).0,
+            })),
             _ => None,
         };
         let attempts = AtomicU64::new(0);
         let r = self
             .call("put", &full, || {
-                let (full, sha, path) = (full.clone(), sha.clone(), path.to_path_buf());
+                let (full, sha) = (full.clone(), sha.clone());
                 attempts.fetch_add(1, Ordering::Relaxed);
                 async move {
-                    let body = ByteStream::read_from().path(&path).length(Length::Exact(size)).build().await.map_err(|e| Failure {
-                        retry: false,
-                        err: StoreError::Io { key: full.clone(), source: std::io::Error::other(e) },
-                    })?;
+                    let body = match src {
+                        Src::File(path) => ByteStream::read_from().path(path).length(Length::Exact(size)).build().await.map_err(|e| {
+                            Failure { retry: false, err: StoreError::Io { key: full.clone(), source: std::io::Error::other(e) } }
+                        })?,
+                        // In memory: never through a temp file (dictionaries hold fragments of records).
+                        Src::Bytes(b) => ByteStream::from(b.to_vec()),
+                    };
                     let mut req =
                         self.inner.client.put_object().bucket(&self.inner.bucket).key(&full).body(body).content_length(size as i64);
                     if self.inner.conditional_put.load(Ordering::Relaxed) {
@@ -266,9 +279,9 @@ impl S3Store {
             })
             .await;
         match r {
-            Err(e) if self.refused_checksum(&e) => Box::pin(self.put_single_unguarded(key, path, size, opts)).await,
+            Err(e) if self.refused_checksum(&e) => Box::pin(self.put_single_unguarded(key, src, size, opts)).await,
             Err(e) if is_not_implemented(&e) && self.inner.conditional_put.swap(false, Ordering::Relaxed) => {
-                Box::pin(self.put_single_unguarded(key, path, size, opts)).await
+                Box::pin(self.put_single_unguarded(key, src, size, opts)).await
             }
             Err(e) if is_precondition_failed(&e) => {
                 // A retried write finding the key taken: our earlier attempt may have landed
@@ -472,16 +485,13 @@ impl ObjectStore for S3Store {
         if size > self.inner.multipart_threshold {
             self.put_multipart(key, path, size, opts).await
         } else {
-            self.put_single(key, path, size, opts).await
+            self.put_single(key, Src::File(path), size, opts).await
         }
     }
 
     async fn put_bytes(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError> {
-        // Small objects: go through a temp file so that one code path streams, checksums,
-        // conditions and retries every write.
-        let tmp = tempfile_for(&bytes).map_err(|source| StoreError::Io { key: key.to_string(), source })?;
         let opts = PutOptions { sha256: Some(crate::digest::Sha256::of(&bytes)), ..Default::default() };
-        self.put_single(key, tmp.path(), bytes.len() as u64, &opts).await
+        self.put_single(key, Src::Bytes(&bytes), bytes.len() as u64, &opts).await
     }
 
     async fn get_range(&self, key: &ObjectKey, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
@@ -721,25 +731,6 @@ async fn sha256_file(path: &Path, offset: u64, len: u64) -> Result<[u8; 32], Sto
     .await
     .map_err(|e| StoreError::Io { key: path.display().to_string(), source: std::io::Error::other(e) })?
     .map_err(|source| StoreError::Io { key: path.display().to_string(), source })
-}
-
-fn tempfile_for(bytes: &[u8]) -> std::io::Result<TempPath> {
-    let path = std::env::temp_dir().join(format!("arkisto-put-{}", ulid::Ulid::new()));
-    std::fs::write(&path, bytes)?;
-    Ok(TempPath(path))
-}
-
-/// A temp file removed on drop.
-struct TempPath(std::path::PathBuf);
-impl TempPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Exponential backoff with jitter: 200 ms, 400 ms, … capped at 10 s.
