@@ -227,7 +227,7 @@ async fn dispose_pack(archive: &Archive, pack_id: PackId, tombs: &[Tombstone], a
         }
         let horizon = crate::ingest::pack_lock_horizon(horizons.iter().map(String::as_str));
         // Unlocked until indexed, as at ingest (an interrupted compaction must be undoable).
-        let opts = crate::store::PutOptions { sha256: Some(finished.sha256), no_lock: true, ..Default::default() };
+        let opts = crate::store::PutOptions { sha256: Some(finished.sha256), no_lock: true };
         archive.store.put_file(&key, &finished.path, &opts).await?;
         let _ = std::fs::remove_file(&finished.path);
         let info = archive.store.head(&key).await?.ok_or_else(|| DisposalError::Refused(format!("{key} missing after put")))?;

@@ -7,6 +7,7 @@ mod pg;
 pub mod rebuild;
 pub mod repair;
 pub mod retention;
+mod sql;
 mod sqlite;
 
 use async_trait::async_trait;

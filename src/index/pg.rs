@@ -3,13 +3,13 @@
 //! configurations. Writes that append ledger events take a transaction-scoped advisory
 //! lock, so that the hash chain stays one chain whatever the number of writers.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::sql::{corrupt, day_after, parse, split_statements};
 use super::*;
 use crate::ledger::Event;
 
@@ -26,17 +26,6 @@ pub struct PgIndex {
 /// Held for the span of a write; writes are serialised by an advisory lock in the database
 /// (shared by every process), not by a lock in this one.
 type WriteGuard = ();
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> IndexError {
-    IndexError::Corrupt { what: what.into(), why: e.to_string() }
-}
-
-fn parse<T: FromStr>(what: &str, s: &str) -> Result<T, IndexError>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e| corrupt(what, e))
-}
 
 /// The advisory lock key that serialises writers (ledger chain, row-id blocks).
 const WRITE_LOCK: i64 = 0x61726b6973746f; // "arkisto"
@@ -158,12 +147,6 @@ fn run_from_row(r: &PgRow) -> Result<RunRow, IndexError> {
     })
 }
 
-/// Split a migration file into statements (our migrations have no `;` inside literals).
-fn split_statements(sql: &str) -> Vec<String> {
-    let no_comments: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    no_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-}
-
 /// Turn user words into a safe `to_tsquery` string: letters and digits only (no operator can
 /// be smuggled in), a trailing `*` kept as a prefix match, all words required.
 pub fn ts_query(text: &str) -> Option<String> {
@@ -208,15 +191,6 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-/// The day after an ISO date, for inclusive upper bounds on timestamps.
-fn day_after(d: &str) -> String {
-    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.succ_opt())
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| format!("{d}\u{10FFFF}"))
 }
 
 #[async_trait]

@@ -1,13 +1,13 @@
 //! `SqliteIndex`: the embedded index (WAL mode, FTS5 for text).
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, Transaction};
 
+use super::sql::{corrupt, day_after, parse, split_statements};
 use super::*;
 use crate::ledger::Event;
 
@@ -25,17 +25,6 @@ pub struct SqliteIndex {
 }
 
 type WriteGuard = tokio::sync::OwnedMutexGuard<()>;
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> IndexError {
-    IndexError::Corrupt { what: what.into(), why: e.to_string() }
-}
-
-fn parse<T: FromStr>(what: &str, s: &str) -> Result<T, IndexError>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e| corrupt(what, e))
-}
 
 impl SqliteIndex {
     /// Open (creating if needed) the index at `path`.
@@ -167,12 +156,6 @@ fn run_from_row(r: &SqliteRow) -> Result<RunRow, IndexError> {
     })
 }
 
-/// Split a migration file into statements (our migrations have no `;` inside literals).
-fn split_statements(sql: &str) -> Vec<String> {
-    let no_comments: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    no_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-}
-
 /// Turn user words into a safe FTS5 query: every word quoted (no FTS syntax injection),
 /// a trailing `*` kept as a prefix search, all words required.
 pub fn fts_query(text: &str) -> Option<String> {
@@ -188,15 +171,6 @@ pub fn fts_query(text: &str) -> Option<String> {
         })
         .collect();
     (!terms.is_empty()).then(|| terms.join(" AND "))
-}
-
-/// The day after an ISO date, for inclusive upper bounds on timestamps.
-fn day_after(d: &str) -> String {
-    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.succ_opt())
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| format!("{d}\u{10FFFF}"))
 }
 
 #[async_trait]

@@ -160,7 +160,7 @@ async fn store_pack(archive: Archive, run_id: RunId, job: Job) -> Result<Stored,
         // run removes, never an unindexed orphan.
         index.begin_pack(finished.id, key.as_str(), run_id, &finished.table.created).await?;
         // Written unlocked: a pending pack must stay deletable. The lock follows the commit.
-        let opts = PutOptions { sha256: Some(finished.sha256), no_lock: true, ..Default::default() };
+        let opts = PutOptions { sha256: Some(finished.sha256), no_lock: true };
         store.put_file(&key, &finished.path, &opts).await?;
         // Verify before trusting the write: one ranged read of table and footer as written
         // (the footer also fixes the size; a short object fails the range).

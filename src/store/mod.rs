@@ -22,13 +22,9 @@ pub struct PutOptions {
     /// SHA-256 of the whole object when the caller already knows it (sent as the integrity
     /// header instead of reading the file again).
     pub sha256: Option<crate::digest::Sha256>,
-    /// Object Lock retain-until date (a pack's lock horizon); applied where the store has
-    /// Object Lock configured, else the store's default period.
-    pub retain_until: Option<chrono::NaiveDate>,
-    /// Put the object under legal hold from the start.
-    pub legal_hold: bool,
-    /// Write without Object Lock even where it is configured (probe objects only; packs,
-    /// ledger segments and dictionaries are always locked there).
+    /// Write without Object Lock even where it is configured. Packs are written so (they are
+    /// locked to their horizon once indexed, so that an interrupted write stays deletable), as
+    /// are probe objects; ledger segments and dictionaries get the default lock period.
     pub no_lock: bool,
 }
 

@@ -139,7 +139,7 @@ pub async fn check(store: &dyn ObjectStore, s3: Option<&S3Store>, lock_seconds: 
 async fn put_unlocked(store: &dyn ObjectStore, key: &ObjectKey, body: &[u8]) -> Result<(), StoreError> {
     let path = std::env::temp_dir().join(format!("arkisto-probe-{}", ulid::Ulid::new()));
     std::fs::write(&path, body).map_err(|source| StoreError::Io { key: key.to_string(), source })?;
-    let opts = super::PutOptions { sha256: Some(crate::digest::Sha256::of(body)), no_lock: true, ..Default::default() };
+    let opts = super::PutOptions { sha256: Some(crate::digest::Sha256::of(body)), no_lock: true };
     let r = store.put_file(key, &path, &opts).await;
     let _ = std::fs::remove_file(&path);
     r

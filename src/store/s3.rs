@@ -164,9 +164,19 @@ impl S3Store {
     pub(crate) fn full_key(&self, key: &ObjectKey) -> String {
         format!("{}{}", self.inner.prefix, key.as_str())
     }
-    /// Retries made so far by this process.
-    pub fn retries(&self) -> u64 {
-        self.inner.retries.load(Ordering::Relaxed)
+    /// HEAD an object; `None` when it is absent.
+    async fn head_object(&self, key: &ObjectKey) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>, StoreError> {
+        let full = self.full_key(key);
+        let r = self
+            .call("head", &full, || async {
+                self.inner.client.head_object().bucket(&self.inner.bucket).key(&full).send().await.map_err(|e| failure("head", &full, e))
+            })
+            .await;
+        match r {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Run one request with the semaphore, retrying what may succeed later.
@@ -222,8 +232,7 @@ impl S3Store {
         if opts.no_lock {
             return None;
         }
-        let date =
-            opts.retain_until.unwrap_or_else(|| chrono::Utc::now().date_naive() + chrono::Days::new(self.inner.lock_default_days.into()));
+        let date = chrono::Utc::now().date_naive() + chrono::Days::new(self.inner.lock_default_days.into());
         Some(date_time(date))
     }
 
@@ -271,9 +280,6 @@ impl S3Store {
                     if let (Some(mode), Some(until)) = (&self.inner.lock_mode, self.lock_until(opts)) {
                         req = req.object_lock_mode(mode.clone()).object_lock_retain_until_date(until);
                     }
-                    if opts.legal_hold && self.lock_until(opts).is_some() {
-                        req = req.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
-                    }
                     req.send().await.map(|_| ()).map_err(|e| failure("put", &full, e))
                 }
             })
@@ -309,9 +315,6 @@ impl S3Store {
                 }
                 if let (Some(mode), Some(until)) = (&self.inner.lock_mode, self.lock_until(opts)) {
                     req = req.object_lock_mode(mode.clone()).object_lock_retain_until_date(until);
-                }
-                if opts.legal_hold && self.inner.lock_mode.is_some() {
-                    req = req.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
                 }
                 let out = req.send().await.map_err(|e| failure("create-multipart", &full, e))?;
                 out.upload_id
@@ -533,17 +536,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StoreError> {
-        let full = self.full_key(key);
-        let r = self
-            .call("head", &full, || async {
-                self.inner.client.head_object().bucket(&self.inner.bucket).key(&full).send().await.map_err(|e| failure("head", &full, e))
-            })
-            .await;
-        match r {
-            Ok(out) => Ok(Some(ObjectInfo { key: key.clone(), size: out.content_length.unwrap_or(0).max(0) as u64 })),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.head_object(key).await?.map(|out| ObjectInfo { key: key.clone(), size: out.content_length.unwrap_or(0).max(0) as u64 }))
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
@@ -673,28 +666,18 @@ impl ObjectStore for S3Store {
 
     async fn lock_state(&self, key: &ObjectKey) -> Result<Option<LockState>, StoreError> {
         // Read from HEAD: some servers (moto 5.2) answer GetObjectRetention with 500.
-        let full = self.full_key(key);
-        let r = self
-            .call("head", &full, || async {
-                self.inner.client.head_object().bucket(&self.inner.bucket).key(&full).send().await.map_err(|e| failure("head", &full, e))
-            })
-            .await;
-        match r {
-            Ok(out) => Ok(Some(LockState {
-                mode: out.object_lock_mode().map(|m| m.as_str().to_ascii_lowercase()),
-                retain_until: out
-                    .object_lock_retain_until_date()
-                    .and_then(|d| chrono::DateTime::from_timestamp(d.secs(), 0))
-                    .map(|d| d.date_naive()),
-                legal_hold: out.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On),
-            })),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.head_object(key).await?.map(|out| LockState {
+            mode: out.object_lock_mode().map(|m| m.as_str().to_ascii_lowercase()),
+            retain_until: out
+                .object_lock_retain_until_date()
+                .and_then(|d| chrono::DateTime::from_timestamp(d.secs(), 0))
+                .map(|d| d.date_naive()),
+            legal_hold: out.object_lock_legal_hold_status() == Some(&ObjectLockLegalHoldStatus::On),
+        }))
     }
 
     fn retries(&self) -> u64 {
-        S3Store::retries(self)
+        self.inner.retries.load(Ordering::Relaxed)
     }
 }
 

@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteIndex, corrupt, parse};
+use super::SqliteIndex;
 use crate::ids::{PackId, RecordId};
 use crate::index::IndexError;
 use crate::index::retention::*;
+use crate::index::sql::{corrupt, parse};
 use crate::ledger::NewEvent;
 
 const RETENTION_COLS: &str = "SELECT record_id, document_id, subject_value, subject_birth, birth_from_hetu, created_date, kanta_code, function_code, document_type, disposal, \
