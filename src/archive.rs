@@ -141,6 +141,7 @@ impl Archive {
             self.store.delete(&key).await?;
             self.index.drop_pack(pack_id).await?;
         }
+        self.close_interrupted_runs().await?;
         let tmp = self.config.tmp_dir();
         if let Ok(rd) = std::fs::read_dir(&tmp) {
             for e in rd.flatten() {
@@ -148,6 +149,52 @@ impl Archive {
             }
         }
         Ok(pending.len())
+    }
+
+    /// Runs that never finished (killed, crashed, stopped by a store failure) are recorded as
+    /// `interrupted`, after their committed packs get the Object Lock the run did not get to
+    /// apply. A run whose pack cannot be locked now stays open, so the next recovery retries.
+    async fn close_interrupted_runs(&self) -> Result<(), ArchiveError> {
+        let open: Vec<_> = self.index.runs(u32::MAX).await?.into_iter().filter(|r| r.status == "running").collect();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let packs = self.index.packs().await?;
+        for mut run in open {
+            let mut locked = 0usize;
+            let mut failed = false;
+            for p in packs.iter().filter(|p| p.run_id == Some(run.run_id)) {
+                match crate::lock::lock_if_unlocked(self, p).await {
+                    Ok(true) => locked += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        eprintln!(
+                            "warning: pack {} of interrupted run {} is not locked yet ({e}); it is retried next run",
+                            p.key, run.run_id
+                        );
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                continue;
+            }
+            let now = now();
+            run.status = "interrupted".into();
+            run.finished_at = Some(now.clone());
+            let packs_committed = packs.iter().filter(|p| p.run_id == Some(run.run_id)).count();
+            run.summary = Some(serde_json::json!({ "packs_committed": packs_committed, "packs_locked_on_recovery": locked }));
+            let event = crate::ledger::NewEvent {
+                event_type: ledger::RUN.into(),
+                actor: "arkisto recovery".into(),
+                purpose: None,
+                object: run.run_id.to_string(),
+                outcome: run.status.clone(),
+                detail: serde_json::json!({ "run": run, "refused": false }),
+            };
+            self.index.finish_run(&run, &[], vec![event], &now).await?;
+        }
+        Ok(())
     }
 
     /// The dictionary a record's frame needs, checked against the digest the index recorded.

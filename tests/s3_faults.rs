@@ -173,4 +173,9 @@ fn kill_9_mid_run_on_a_locked_bucket_leaves_nothing_undeletable_behind() {
         let h = rt.block_on(t.client().head_object().bucket(&t.bucket).key(k).send()).unwrap();
         assert!(h.object_lock_retain_until_date().is_some(), "{k} is archived but not locked");
     }
+    // The killed run is closed as interrupted (its committed packs locked by the recovery).
+    let runs = json_of(&arkisto(&env, &v, &["runs"]).output().unwrap());
+    let statuses: Vec<_> = runs.as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap_or("").to_string()).collect();
+    assert!(statuses.contains(&"interrupted".to_string()), "{statuses:?}");
+    assert!(!statuses.contains(&"running".to_string()), "{statuses:?}");
 }

@@ -252,6 +252,31 @@ pub async fn lock_new_pack(archive: &Archive, key: &ObjectKey, horizon: Option<N
     Ok(())
 }
 
+/// Lock a committed pack that a crashed run indexed but did not get to lock (the lock follows
+/// the index commit). Returns whether a lock was applied; a pack already locked is left alone.
+pub async fn lock_if_unlocked(archive: &Archive, pack: &crate::index::PackRow) -> Result<bool, LockError> {
+    if !archive.store.lock_configured() {
+        return Ok(false);
+    }
+    let key = ObjectKey::new(pack.key.clone())?;
+    match archive.store.lock_state(&key).await? {
+        Some(s) if s.mode.is_some() || s.retain_until.is_some() => return Ok(false),
+        None => return Ok(false), // missing: verify reports it
+        Some(_) => {}
+    }
+    let mut horizons = Vec::new();
+    let mut ids = Vec::new();
+    for loc in archive.index.pack_records(pack.pack_id).await? {
+        if let Some(r) = archive.index.retention_row(&loc.record_id).await? {
+            horizons.push(r.lock_horizon);
+        }
+        ids.push(loc.record_id);
+    }
+    let horizon = crate::ingest::pack_lock_horizon(horizons.iter().map(String::as_str));
+    lock_new_pack(archive, &key, horizon, &ids).await?;
+    Ok(true)
+}
+
 /// Before deleting a pack whose records have moved or been destroyed: release its S3 legal
 /// hold (a compacted pack's held survivors carry the hold in their new pack).
 pub async fn release_for_delete(archive: &Archive, key: &ObjectKey) {
