@@ -50,11 +50,31 @@ pub struct Archive {
     pub index: Arc<dyn Index>,
     /// Dictionaries loaded for reading.
     pub dicts: Arc<crate::dict::DictCache>,
+    /// This instance's name in a shared index (runs, heartbeats and batch leases carry it).
+    pub instance: String,
 }
 
 /// Now, as RFC 3339 UTC with seconds.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The configured instance name, or the one generated for this data directory.
+fn instance_name(config: &Config) -> Result<String, ArchiveError> {
+    if !config.serve.instance.trim().is_empty() {
+        return Ok(config.serve.instance.trim().to_string());
+    }
+    let path = config.data_dir.join("instance-id");
+    if let Ok(s) = std::fs::read_to_string(&path)
+        && !s.trim().is_empty()
+    {
+        return Ok(s.trim().to_string());
+    }
+    let host = std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    let id = crate::ids::RunId::generate().to_string();
+    let name = format!("{}-{}", host.unwrap_or_else(|| "arkisto".into()), &id[id.len() - 8..]);
+    std::fs::write(&path, &name).map_err(|source| ArchiveError::Io { what: format!("write {}", path.display()), source })?;
+    Ok(name)
 }
 
 impl Archive {
@@ -79,7 +99,8 @@ impl Archive {
             "postgres" => Arc::new(crate::index::PgIndex::open(config.index.url.expose()).await?),
             _ => Arc::new(SqliteIndex::open(&config.index_path()).await?),
         };
-        Ok(Self { config, store, index, dicts: Default::default() })
+        let instance = instance_name(&config)?;
+        Ok(Self { config, store, index, dicts: Default::default(), instance })
     }
 
     /// The S3 store, when that is what this archive uses.
@@ -129,7 +150,9 @@ impl Archive {
     /// (its records were not committed and are archived again by the re-run). Returns the
     /// number of packs removed.
     pub async fn recover(&self) -> Result<usize, ArchiveError> {
-        let pending = self.index.pending_packs().await?;
+        let live = self.live_runs().await?;
+        let pending: Vec<_> =
+            self.index.pending_packs().await?.into_iter().filter(|p| p.run_id.is_none_or(|r| !live.contains(&r))).collect();
         for p in &pending {
             self.store.delete(&ObjectKey::new(p.key.clone())?).await?;
             self.index.drop_pending(p.pack_id).await?;
@@ -151,11 +174,32 @@ impl Archive {
         Ok(pending.len())
     }
 
+    /// Runs that another instance is still running: their heartbeat is recent and comes from
+    /// an instance other than this one (this one holds the writer lock, so its own earlier
+    /// runs are dead). A run without a heartbeat predates heartbeats, or died before its first.
+    async fn live_runs(&self) -> Result<std::collections::HashSet<crate::ids::RunId>, ArchiveError> {
+        let silent_for = chrono::Duration::seconds((self.config.serve.heartbeat_secs.max(1) * 4) as i64);
+        let now = chrono::Utc::now();
+        Ok(self
+            .index
+            .heartbeats()
+            .await?
+            .into_iter()
+            .filter(|h| {
+                h.instance != self.instance
+                    && chrono::DateTime::parse_from_rfc3339(&h.heartbeat_at).is_ok_and(|t| now.signed_duration_since(t) < silent_for)
+            })
+            .map(|h| h.run_id)
+            .collect())
+    }
+
     /// Runs that never finished (killed, crashed, stopped by a store failure) are recorded as
     /// `interrupted`, after their committed packs get the Object Lock the run did not get to
     /// apply. A run whose pack cannot be locked now stays open, so the next recovery retries.
     async fn close_interrupted_runs(&self) -> Result<(), ArchiveError> {
-        let open: Vec<_> = self.index.runs(u32::MAX).await?.into_iter().filter(|r| r.status == "running").collect();
+        let live = self.live_runs().await?;
+        let open: Vec<_> =
+            self.index.runs(u32::MAX).await?.into_iter().filter(|r| r.status == "running" && !live.contains(&r.run_id)).collect();
         if open.is_empty() {
             return Ok(());
         }

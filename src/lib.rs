@@ -4,7 +4,9 @@
 //! verify and retrieve read it back. See DESIGN.md and FORMAT.md.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod archive;
+pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod dict;

@@ -3,6 +3,7 @@
 
 mod output;
 mod store;
+mod token;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -166,6 +167,11 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: store::StoreCommand,
+    },
+    /// HTTP API tokens (roles: operator, records-officer, auditor).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
     },
     /// S3 Object Lock upkeep.
     Lock {
@@ -687,6 +693,10 @@ async fn run(cli: Cli) -> Result<u8> {
             let as_of = date_arg(as_of)?;
             let a = open(&cli).await?;
             store::renew(&a, &actor.clone().unwrap_or_else(os_user), *dry_run, as_of, json, &mut out).await
+        }
+        Command::Token { command } => {
+            let a = open(&cli).await?;
+            token::run(&a, command, os_user(), json, &mut out).await
         }
         Command::Repair { actor } => {
             let a = open(&cli).await?;

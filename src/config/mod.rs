@@ -67,6 +67,14 @@ pub struct ServeConfig {
     pub fixity_share: f64,
     /// When to renew Object Lock (only where the store has it configured).
     pub lock_schedule: String,
+    /// This instance's name among several sharing one index (empty: generated once and kept
+    /// in `data_dir/instance-id`).
+    pub instance: String,
+    /// How often a run and a batch lease show they are alive. A run silent for 4 heartbeats
+    /// is taken as dead: another instance may take its batch and clean up after it.
+    pub heartbeat_secs: u64,
+    /// Address of the HTTP API (e.g. `127.0.0.1:8470`; empty: no API).
+    pub listen: String,
 }
 
 impl Default for ServeConfig {
@@ -77,6 +85,9 @@ impl Default for ServeConfig {
             fixity_schedule: "0 0 3 * * *".into(),
             fixity_share: 0.1,
             lock_schedule: "0 30 3 * * *".into(),
+            instance: String::new(),
+            heartbeat_secs: 15,
+            listen: String::new(),
         }
     }
 }

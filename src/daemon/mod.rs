@@ -7,6 +7,12 @@
 //! - **fixity**: a sweep verifies one slice of the packs each time (`serve.fixity_share`), so
 //!   the whole archive is covered every `1 / share` sweeps; the slice survives restarts.
 //! - **lock**: `lock renew` where the store has Object Lock configured.
+//! - **api**: the HTTP API (`serve.listen`), see [`crate::api`].
+//!
+//! Several instances may share one index and store: each batch is claimed with a lease in
+//! the index (renewed every `serve.heartbeat_secs`, lost after 4 missed beats); a batch whose
+//! holder died is taken over by another instance, whose recovery cleans up the dead run's
+//! unindexed packs and archives the rest (what was committed is found as duplicates).
 //!
 //! Schedules are cron expressions with seconds (`sec min hour day month weekday`).
 
@@ -18,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::archive::Archive;
+use crate::archive::{Archive, now};
 use crate::ingest::{self, IngestError, IngestOptions};
 
 /// Daemon failures (at start; a failing job is logged and retried at its next tick).
@@ -37,6 +43,14 @@ pub enum DaemonError {
     /// An inbox folder that is not there.
     #[error("inbox folder {0} does not exist")]
     Inbox(PathBuf),
+    /// The API address cannot be listened on.
+    #[error("serve.listen = {addr:?}: cannot listen there ({why}); pick a free address or leave it empty for no API")]
+    Listen {
+        /// Address.
+        addr: String,
+        /// Cause.
+        why: String,
+    },
 }
 
 impl DaemonError {
@@ -45,6 +59,7 @@ impl DaemonError {
         match self {
             DaemonError::Schedule { .. } => "daemon-schedule",
             DaemonError::Inbox(_) => "daemon-inbox",
+            DaemonError::Listen { .. } => "daemon-listen",
         }
     }
 }
@@ -98,8 +113,21 @@ pub async fn serve(archive: Archive, actor: String, mut shutdown: watch::Receive
         }
         return Ok(());
     }
-    log(format!("started: {} ({} inbox folder(s))", archive.store.describe(), cfg.inbox.len()));
+    log(format!("started: instance {}, {} ({} inbox folder(s))", archive.instance, archive.store.describe(), cfg.inbox.len()));
     let mut workers = tokio::task::JoinSet::new();
+    if !cfg.listen.trim().is_empty() {
+        let addr = cfg.listen.trim().to_string();
+        let listener =
+            tokio::net::TcpListener::bind(&addr).await.map_err(|e| DaemonError::Listen { addr: addr.clone(), why: e.to_string() })?;
+        let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
+        log(format!("api listening on http://{local}"));
+        let (a, stop) = (archive.clone(), shutdown.clone());
+        workers.spawn(async move {
+            if let Err(e) = crate::api::serve(a, listener, stop).await {
+                log(format!("api stopped: {e}"));
+            }
+        });
+    }
     for (job, sched) in jobs.into_iter().filter_map(|(j, s)| s.map(|s| (j, s))) {
         let (a, actor, mut stop, cancel) = (archive.clone(), actor.clone(), shutdown.clone(), cancel.clone());
         workers.spawn(async move {
@@ -171,29 +199,87 @@ async fn inbox(archive: &Archive, actor: &str, cancel: &Arc<AtomicBool>) {
             if batch_ready(&dir).is_err() {
                 continue;
             }
-            let opts = IngestOptions { source: None, actor: actor.into(), progress: false, cancel: Some(cancel.clone()) };
-            match ingest::run(archive, &dir, &opts).await {
-                Ok(rep) => {
-                    log(format!(
-                        "{}: run {} {}: {} archived, {} already archived, {} quarantined",
-                        dir.display(),
-                        rep.run_id,
-                        rep.status,
-                        rep.counts.archived,
-                        rep.counts.duplicate,
-                        rep.counts.quarantined
-                    ));
-                    let m = Marker { run_id: rep.run_id.to_string(), status: rep.status.clone(), finished_at: rep.finished_at.clone() };
-                    if let Err(e) = std::fs::write(dir.join(ARCHIVED), serde_json::to_vec_pretty(&m).unwrap_or_default()) {
-                        log(format!("{}: archived, but the {ARCHIVED} marker could not be written ({e})", dir.display()));
-                    }
-                }
-                Err(IngestError::Interrupted { done, total }) => {
-                    log(format!("{}: stopped after {done} of {total} files; the next start archives the rest", dir.display()));
-                    return;
-                }
-                Err(e) => log(format!("{}: run failed, will try again at the next tick: {e}", dir.display())),
+            if !take_batch(archive, actor, cancel, &dir).await {
+                return;
             }
+        }
+    }
+}
+
+/// A lease lasts 4 heartbeats: a holder that misses that many is taken as dead.
+fn lease_until(archive: &Archive) -> String {
+    let secs = archive.config.serve.heartbeat_secs.max(1) * 4;
+    (chrono::Utc::now() + chrono::Duration::seconds(secs as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Claim `dir` for this instance and archive it. Returns false when the daemon is stopping.
+async fn take_batch(archive: &Archive, actor: &str, cancel: &Arc<AtomicBool>, dir: &Path) -> bool {
+    let batch = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()).display().to_string();
+    match archive.index.claim_batch(&batch, &archive.instance, &now(), &lease_until(archive)).await {
+        Ok(true) => {}
+        Ok(false) => return true, // another instance holds it, or it is done
+        Err(e) => {
+            log(format!("{}: cannot claim the batch ({e}); will try again at the next tick", dir.display()));
+            return true;
+        }
+    }
+    // The run stops on shutdown, or when the lease is lost (this instance was taken for dead).
+    let stop_run = Arc::new(AtomicBool::new(false));
+    let keeper = tokio::spawn(keep_lease(archive.clone(), batch.clone(), cancel.clone(), stop_run.clone()));
+    let opts = IngestOptions { source: None, actor: actor.into(), progress: false, cancel: Some(stop_run.clone()) };
+    let result = ingest::run(archive, dir, &opts).await;
+    keeper.abort();
+    let mut done = false;
+    match result {
+        Ok(rep) => {
+            log(format!(
+                "{}: run {} {}: {} archived, {} already archived, {} quarantined",
+                dir.display(),
+                rep.run_id,
+                rep.status,
+                rep.counts.archived,
+                rep.counts.duplicate,
+                rep.counts.quarantined
+            ));
+            let m = Marker { run_id: rep.run_id.to_string(), status: rep.status.clone(), finished_at: rep.finished_at.clone() };
+            if let Err(e) = std::fs::write(dir.join(ARCHIVED), serde_json::to_vec_pretty(&m).unwrap_or_default()) {
+                log(format!("{}: archived, but the {ARCHIVED} marker could not be written ({e})", dir.display()));
+            }
+            done = true;
+        }
+        Err(IngestError::Interrupted { done, total }) => {
+            log(format!("{}: stopped after {done} of {total} files; the rest is archived later (nothing twice)", dir.display()))
+        }
+        Err(e) => log(format!("{}: run failed, will try again at the next tick: {e}", dir.display())),
+    }
+    if let Err(e) = archive.index.release_claim(&batch, &archive.instance, done, &now()).await {
+        log(format!("{}: lease not released ({e}); it expires by itself", dir.display()));
+    }
+    !cancel.load(Ordering::Relaxed)
+}
+
+/// Renew the batch lease every heartbeat while the run goes on; stop the run on shutdown
+/// or when the lease was lost.
+async fn keep_lease(archive: Archive, batch: String, shutdown: Arc<AtomicBool>, stop_run: Arc<AtomicBool>) {
+    let every = std::time::Duration::from_secs(archive.config.serve.heartbeat_secs.max(1));
+    let mut last = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if shutdown.load(Ordering::Relaxed) {
+            stop_run.store(true, Ordering::Relaxed);
+        }
+        if last.elapsed() < every {
+            continue;
+        }
+        last = tokio::time::Instant::now();
+        match archive.index.renew_claim(&batch, &archive.instance, None, &now(), &lease_until(&archive)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                log(format!("{batch}: lease lost to another instance; stopping this run"));
+                stop_run.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => log(format!("{batch}: lease not renewed ({e}); retrying")),
         }
     }
 }

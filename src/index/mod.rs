@@ -3,6 +3,7 @@
 //!
 //! The index never holds anything that cannot be rebuilt from the store, except credentials.
 
+pub mod coord;
 mod pg;
 pub mod rebuild;
 pub mod repair;
@@ -184,6 +185,8 @@ pub struct PendingPack {
     pub pack_id: PackId,
     /// Its object key.
     pub key: String,
+    /// The run writing it.
+    pub run_id: Option<RunId>,
 }
 
 /// An ingest run as listed by `arkisto runs`.
@@ -220,7 +223,7 @@ pub struct RunFile {
 
 /// The index, whatever database holds it.
 #[async_trait]
-pub trait Index: retention::RetentionIndex + Send + Sync {
+pub trait Index: retention::RetentionIndex + coord::CoordIndex + Send + Sync {
     /// Create or upgrade the schema.
     async fn migrate(&self) -> Result<(), IndexError>;
     /// Empty every table (before a rebuild).

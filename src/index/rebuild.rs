@@ -43,6 +43,11 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
                 archive.index.restore_events(&events, o.key.as_str()).await?;
                 rep.events += events.len() as u64;
                 for e in &events {
+                    if (e.event_type == ledger::TOKEN_CREATED || e.event_type == ledger::TOKEN_REVOKED)
+                        && let Some(t) = e.detail.get("token").and_then(|t| serde_json::from_value::<crate::auth::TokenRow>(t.clone()).ok())
+                    {
+                        archive.index.restore_token(&t).await?;
+                    }
                     if e.event_type == ledger::RUN
                         && let Some(run) = e.detail.get("run").and_then(|r| serde_json::from_value::<RunRow>(r.clone()).ok())
                     {

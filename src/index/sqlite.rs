@@ -13,7 +13,10 @@ use crate::ledger::Event;
 
 mod retention;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/sqlite/0001_init.sql")), (2, include_str!("../../migrations/sqlite/0002_instances.sql"))];
+
+crate::index::coord::impl_coord!(SqliteIndex, SqliteRow, crate::index::coord::as_is);
 
 /// The SQLite index.
 #[derive(Clone, Debug)]
@@ -210,6 +213,9 @@ impl Index for SqliteIndex {
             "holds",
             "disposal_plans",
             "tombstones",
+            "run_heartbeats",
+            "batch_claims",
+            "api_tokens",
         ] {
             sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
         }
@@ -230,10 +236,14 @@ impl Index for SqliteIndex {
     }
 
     async fn pending_packs(&self) -> Result<Vec<PendingPack>, IndexError> {
-        let rows = sqlx::query("SELECT pack_id, object_key FROM packs WHERE state = 'pending'").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT pack_id, object_key, run_id FROM packs WHERE state = 'pending'").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                Ok(PendingPack { pack_id: parse("packs.pack_id", &r.try_get::<String, _>("pack_id")?)?, key: r.try_get("object_key")? })
+                Ok(PendingPack {
+                    pack_id: parse("packs.pack_id", &r.try_get::<String, _>("pack_id")?)?,
+                    key: r.try_get("object_key")?,
+                    run_id: r.try_get::<Option<String>, _>("run_id")?.map(|s| parse("packs.run_id", &s)).transpose()?,
+                })
             })
             .collect()
     }
@@ -560,7 +570,17 @@ impl Index for SqliteIndex {
     async fn restore_events(&self, events: &[Event], segment: &str) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
         for e in events {
-            insert_event(&mut tx, e, Some(segment)).await?;
+            // Segments flushed by two instances at once may overlap: the same event (same
+            // seq, same hash) is restored once; a different event under one seq is damage.
+            let there: Option<String> =
+                sqlx::query_scalar("SELECT hash FROM ledger WHERE seq = ?").bind(e.seq).fetch_optional(&mut *tx).await?;
+            match there {
+                Some(h) if h == e.hash.to_string() => continue,
+                Some(_) => {
+                    return Err(corrupt("ledger", format!("segment {segment} holds another event {} than an earlier segment", e.seq)));
+                }
+                None => insert_event(&mut tx, e, Some(segment)).await?,
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -9,6 +9,7 @@ pub mod bagit;
 pub mod batch;
 mod commit;
 mod dicts;
+pub mod heartbeat;
 mod pipeline;
 mod report;
 mod stage;

@@ -105,6 +105,8 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
         status: "running".into(),
         summary: None,
     };
+    let progress = Arc::new(super::heartbeat::RunProgress::default());
+    let _heartbeat = super::heartbeat::Heartbeater::start(archive, run_id, progress.clone()).await?;
     archive.index.start_run(&row).await?;
     let batch = match batch::open(path) {
         Ok(b) => b,
@@ -148,9 +150,10 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
     let a = archive.clone();
     let opts2 = opts.clone();
     let handle = Handle::current();
-    let StageOutcome { files, counts, packs, dicts } = tokio::task::spawn_blocking(move || process(&a, batch.files, &ctx, &opts2, handle))
-        .await
-        .map_err(|e| IngestError::Io { what: "ingest worker".into(), source: std::io::Error::other(e.to_string()) })??;
+    let StageOutcome { files, counts, packs, dicts } =
+        tokio::task::spawn_blocking(move || process(&a, batch.files, &ctx, &opts2, handle, &progress))
+            .await
+            .map_err(|e| IngestError::Io { what: "ingest worker".into(), source: std::io::Error::other(e.to_string()) })??;
     let status = if counts.quarantined > 0 { "completed-with-findings" } else { "completed" };
     let report = RunReport {
         run_id,
@@ -226,8 +229,10 @@ fn process(
     ctx: &validate::Context,
     opts: &IngestOptions,
     handle: Handle,
+    progress: &super::heartbeat::RunProgress,
 ) -> Result<StageOutcome, IngestError> {
     let total = files.len() as u64;
+    progress.total.store(total, std::sync::atomic::Ordering::Relaxed);
     let inputs = files.len();
     let workers = archive.config.workers().max(1);
     let jobs = Arc::new(Mutex::new(files.into_iter()));
@@ -285,6 +290,7 @@ fn process(
                 break 'outer;
             }
             bar.inc(1);
+            progress.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         bar.set_message(format!("{} quarantined", stage.quarantined()));
     }

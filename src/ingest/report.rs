@@ -58,6 +58,9 @@ pub struct Counts {
     pub bytes_archived: u64,
     /// Stored (compressed) bytes written.
     pub bytes_stored: u64,
+    /// Findings on all files (warnings on archived files included).
+    #[serde(default)]
+    pub findings: u64,
 }
 
 /// The report of one ingest run.

@@ -151,6 +151,7 @@ impl PackStage {
         all.extend(files);
         all.sort_by(|a, b| a.path.cmp(&b.path));
         self.counts.files = all.len() as u64;
+        self.counts.findings = all.iter().map(|f| f.findings.len() as u64).sum();
         Ok(StageOutcome { files: all, counts: self.counts, packs, dicts: std::mem::take(&mut self.trainer.created) })
     }
 

@@ -46,6 +46,10 @@ pub const LOCK_RENEWAL: &str = "lock renewal";
 pub const STORE_CHECK: &str = "store capability check";
 /// An ingest run finished (its summary).
 pub const RUN: &str = "ingest run";
+/// An API token was issued (its id, holder, role and hash; never the secret).
+pub const TOKEN_CREATED: &str = "api token created";
+/// An API token was revoked.
+pub const TOKEN_REVOKED: &str = "api token revoked";
 
 /// An event to append (seq and hashes are assigned on commit).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

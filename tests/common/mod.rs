@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run the real binary against a temp data dir.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod s3;
 
 use std::path::{Path, PathBuf};

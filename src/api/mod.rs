@@ -1,0 +1,274 @@
+//! The HTTP API of `arkisto serve` (axum): health, status, runs and their progress,
+//! Prometheus metrics, record search and retrieval for records officers, and the ledger for
+//! auditors. Every endpoint but `/health` and `/openapi.json` (which reveal nothing about
+//! the archive) takes a bearer token and checks its role; every read of personal data is
+//! logged in the ledger with the token holder as actor and the purpose the request names.
+
+mod metrics;
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::archive::Archive;
+use crate::auth::{Role, TokenRow, hash_token};
+use crate::index::SearchQuery;
+use crate::retrieve::{Access, RetrieveError};
+
+/// The OpenAPI 3.1 description of this API (also served at `/openapi.json`).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// An API failure: an HTTP status and a stable code, never internal detail or personal data.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    fn internal(what: &str, e: impl std::fmt::Display) -> Self {
+        // The cause goes to the daemon's log; the client gets no internals.
+        eprintln!("{} arkisto serve: api: {what}: {e}", crate::archive::now());
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{what} failed; see the server log"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(json!({ "error": self.message, "code": self.code }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"arkisto\""));
+        }
+        r
+    }
+}
+
+impl From<RetrieveError> for ApiError {
+    fn from(e: RetrieveError) -> Self {
+        match &e {
+            RetrieveError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.code(), "no record matches that id"),
+            RetrieveError::Disposed { .. } => ApiError::new(StatusCode::GONE, e.code(), e.to_string()),
+            RetrieveError::Ambiguous(..) => ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()),
+            _ => ApiError::internal("retrieval", e),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The token behind a request, if its role is one of `allowed`.
+async fn authorize(archive: &Archive, headers: &HeaderMap, allowed: &[Role]) -> ApiResult<TokenRow> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "no-token", "send `Authorization: Bearer <token>` (`arkisto token create`)")
+        })?;
+    let row = archive
+        .index
+        .token_by_hash(&hash_token(presented))
+        .await
+        .map_err(|e| ApiError::internal("token lookup", e))?
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "bad-token", "unknown token"))?;
+    if row.revoked_at.is_some() {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "revoked-token", "this token was revoked"));
+    }
+    if !allowed.contains(&row.role) {
+        eprintln!("{} arkisto serve: api: token {} ({}) denied", crate::archive::now(), row.token_id, row.role);
+        let want: Vec<_> = allowed.iter().map(|r| r.as_str()).collect();
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this needs the role {}", want.join(" or "))));
+    }
+    Ok(row)
+}
+
+/// Who a token acts as in the ledger.
+fn actor(t: &TokenRow) -> String {
+    format!("api:{} ({})", t.name, t.token_id)
+}
+
+/// Reads of personal data name their purpose.
+fn access(t: &TokenRow, purpose: Option<&String>) -> ApiResult<Access> {
+    let purpose = purpose.map(|p| p.trim()).filter(|p| !p.is_empty()).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "no-purpose", "reading records needs `purpose` (why you need them; it is logged)")
+    })?;
+    Ok(Access { actor: actor(t), purpose: purpose.into() })
+}
+
+const STAFF: &[Role] = &[Role::Operator, Role::Auditor];
+
+/// The router: every route with its role check.
+pub fn router(archive: Archive) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics_handler))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/records", get(search))
+        .route("/api/v1/records/{id}", get(record))
+        .route("/api/v1/ledger", get(ledger))
+        .with_state(archive)
+}
+
+async fn health(State(a): State<Archive>) -> Response {
+    match a.index.runs(1).await {
+        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response(),
+        Err(e) => {
+            eprintln!("{} arkisto serve: health: index: {e}", crate::archive::now());
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" }))).into_response()
+        }
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn metrics_handler(State(a): State<Archive>, headers: HeaderMap) -> ApiResult<Response> {
+    authorize(&a, &headers, STAFF).await?;
+    let body = metrics::render(&a).await.map_err(|e| ApiError::internal("metrics", e))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+}
+
+/// Runs in progress anywhere (any instance sharing the index), with their progress.
+async fn in_progress(a: &Archive) -> ApiResult<Vec<serde_json::Value>> {
+    let beats: HashMap<_, _> =
+        a.index.heartbeats().await.map_err(|e| ApiError::internal("heartbeats", e))?.into_iter().map(|h| (h.run_id, h)).collect();
+    let runs = a.index.runs(200).await.map_err(|e| ApiError::internal("runs", e))?;
+    Ok(runs.into_iter().filter(|r| r.status == "running").map(|r| json!({ "run": r, "progress": beats.get(&r.run_id) })).collect())
+}
+
+async fn status(State(a): State<Archive>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&a, &headers, STAFF).await?;
+    let claims = a.index.claims().await.map_err(|e| ApiError::internal("claims", e))?;
+    let active: Vec<_> = claims.into_iter().filter(|c| c.state == "claimed").collect();
+    Ok(Json(json!({
+        "instance": a.instance,
+        "store": a.store.describe(),
+        "index": a.config.index.kind,
+        "running": in_progress(&a).await?,
+        "claimed_batches": active,
+    })))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<u32>,
+}
+
+async fn runs(State(a): State<Archive>, headers: HeaderMap, Query(q): Query<Limit>) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&a, &headers, STAFF).await?;
+    let runs = a.index.runs(q.limit.unwrap_or(50).clamp(1, 1000)).await.map_err(|e| ApiError::internal("runs", e))?;
+    Ok(Json(json!(runs)))
+}
+
+async fn run(State(a): State<Archive>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&a, &headers, STAFF).await?;
+    let run_id: crate::ids::RunId = id.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad-id", "not a run id"))?;
+    let runs = a.index.runs(u32::MAX).await.map_err(|e| ApiError::internal("runs", e))?;
+    let run =
+        runs.into_iter().find(|r| r.run_id == run_id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such run"))?;
+    let beat = a.index.heartbeats().await.map_err(|e| ApiError::internal("heartbeats", e))?.into_iter().find(|h| h.run_id == run_id);
+    Ok(Json(json!({ "run": run, "progress": beat })))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    subject: Option<String>,
+    set_id: Option<String>,
+    r#type: Option<String>,
+    source: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    text: Option<String>,
+    limit: Option<u32>,
+    purpose: Option<String>,
+}
+
+async fn search(State(a): State<Archive>, headers: HeaderMap, Query(p): Query<SearchParams>) -> ApiResult<Json<serde_json::Value>> {
+    let t = authorize(&a, &headers, &[Role::RecordsOfficer]).await?;
+    let access = access(&t, p.purpose.as_ref())?;
+    let q = SearchQuery {
+        subject: p.subject,
+        set_id: p.set_id,
+        doc_type: p.r#type,
+        source: p.source,
+        from: p.from,
+        to: p.to,
+        text: p.text,
+        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    if q.subject.is_none() && q.set_id.is_none() && q.doc_type.is_none() && q.source.is_none() && q.text.is_none() && q.from.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no-criteria",
+            "give at least one of subject, set_id, type, source, from, text",
+        ));
+    }
+    let hits = crate::retrieve::search(&a, &q, &access).await?;
+    Ok(Json(json!(hits)))
+}
+
+#[derive(Deserialize)]
+struct Purpose {
+    purpose: Option<String>,
+}
+
+async fn record(State(a): State<Archive>, headers: HeaderMap, Path(id): Path<String>, Query(p): Query<Purpose>) -> ApiResult<Response> {
+    let t = authorize(&a, &headers, &[Role::RecordsOfficer]).await?;
+    let access = access(&t, p.purpose.as_ref())?;
+    let (rec, bytes) = crate::retrieve::get(&a, &id, &access).await?;
+    let sha = crate::digest::Sha256::of(&bytes).to_string();
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    let media = HeaderValue::from_str(&rec.meta.media_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, media);
+    for (k, v) in [("x-arkisto-record-id", rec.meta.record_id.to_string()), ("x-arkisto-sha256", sha)] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+struct LedgerParams {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn ledger(State(a): State<Archive>, headers: HeaderMap, Query(p): Query<LedgerParams>) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&a, &headers, &[Role::Auditor]).await?;
+    let after = p.after.unwrap_or(0);
+    let events = a.index.events().await.map_err(|e| ApiError::internal("ledger", e))?;
+    let page: Vec<_> = events.into_iter().filter(|e| e.seq > after).take(p.limit.unwrap_or(100).clamp(1, 1000)).collect();
+    Ok(Json(json!(page)))
+}
+
+/// Serve the API on `listener` until `shutdown` turns true.
+pub async fn serve(
+    archive: Archive,
+    listener: tokio::net::TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(archive))
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await
+}
