@@ -1,0 +1,140 @@
+//! Several `arkisto serve` instances share one PostgreSQL index and one store: each batch is
+//! claimed by one instance with an expiring lease; when an instance is killed mid-run, another
+//! takes its batch over after the lease runs out, and every record is archived exactly once.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Env;
+use common::http::{Daemon, get, serve};
+use common::pg::{DropDb, fresh_pg};
+
+const BATCHES: usize = 20;
+
+#[test]
+fn three_instances_twenty_batches_one_killed_every_record_once() {
+    let Some(url) = fresh_pg() else { return };
+    let _drop = DropDb(url.clone());
+    let shared = Env::new();
+    let inbox = shared.path("inbox");
+    let store = shared.path("store");
+    for b in 0..BATCHES {
+        let dir = inbox.join(format!("batch-{b:02}"));
+        let o = shared.run(&["fixtures", "generate", "--records", "150", "--out", dir.to_str().unwrap(), "--seed", &(100 + b).to_string()]);
+        assert!(o.status.success());
+    }
+    // What exactly-once means: the distinct records of all batches, archived on their own.
+    let mut want = 0;
+    for b in 0..BATCHES {
+        let (code, rep) = shared.ingest(&inbox.join(format!("batch-{b:02}")));
+        assert_eq!(code, 0);
+        want += rep["counts"]["archived"].as_u64().unwrap();
+    }
+    let ib = format!("[\"{}\"]", inbox.display());
+    let vars: Vec<(&str, &str)> = vec![
+        ("ARKISTO__INDEX__KIND", "postgres"),
+        ("ARKISTO__INDEX__URL", url.as_str()),
+        ("ARKISTO__STORE__PATH", store.to_str().unwrap()),
+        ("ARKISTO__SERVE__INBOX", ib.as_str()),
+        ("ARKISTO__SERVE__INGEST_SCHEDULE", "* * * * * *"),
+        ("ARKISTO__SERVE__HEARTBEAT_SECS", "1"),
+        ("ARKISTO__PACK__TARGET_SIZE_MIB", "1"),
+        ("ARKISTO__INGEST__WORKERS", "1"),
+    ];
+    let envs: Vec<Env> = (0..3).map(|_| Env::new()).collect();
+    let token = {
+        let o = envs[0].run_env(&["--json", "token", "create", "--role", "operator", "--name", "test"], &vars);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("token");
+        v["token"].as_str().unwrap().to_string()
+    };
+    let start = |i: usize| -> Daemon {
+        let mut v = vars.clone();
+        let name = format!("node{i}");
+        v.push(("ARKISTO__SERVE__INSTANCE", &name));
+        serve(&envs[i].data(), envs[i].path(&format!("serve-{}.log", Instant::now().elapsed().as_nanos())), &v)
+    };
+    let mut nodes: Vec<Option<Daemon>> = (0..3).map(|i| Some(start(i))).collect();
+    for b in 0..BATCHES {
+        std::fs::write(inbox.join(format!("batch-{b:02}/READY")), "").unwrap();
+    }
+    let archived = || (0..BATCHES).filter(|b| inbox.join(format!("batch-{b:02}/ARCHIVED")).exists()).count();
+    // Kill -9, at a pseudo-random moment, an instance that holds a batch.
+    let mut rng = (std::process::id() as u64) | 1;
+    rng ^= rng << 13;
+    std::thread::sleep(Duration::from_millis(300 + rng % 1500));
+    let t = Instant::now();
+    let victim = loop {
+        let addr = nodes[0].as_ref().unwrap().addr.clone();
+        let s = get(&addr, "/api/v1/status", Some(&token)).json();
+        let holder = s["claimed_batches"].as_array().and_then(|c| {
+            c.iter().find_map(|c| c["instance"].as_str().and_then(|i| i.strip_prefix("node")).and_then(|n| n.parse::<usize>().ok()))
+        });
+        if let Some(n) = holder.filter(|n| *n != 0) {
+            break n;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60) && archived() < BATCHES, "never saw a batch held by node1 or node2");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let killed_claims: Vec<String> = {
+        let s = get(&nodes[0].as_ref().unwrap().addr, "/api/v1/status", Some(&token)).json();
+        s["claimed_batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["instance"] == format!("node{victim}"))
+            .map(|c| c["batch"].as_str().unwrap().to_string())
+            .collect()
+    };
+    {
+        let d = nodes[victim].as_mut().unwrap();
+        Command::new("kill").args(["-KILL", &d.child.id().to_string()]).status().unwrap();
+        let _ = d.child.wait();
+    }
+    nodes[victim] = None;
+    // The others finish everything, including the dead instance's batch once its lease ends.
+    let t = Instant::now();
+    while archived() < BATCHES {
+        assert!(t.elapsed() < Duration::from_secs(300), "only {} of {BATCHES} batches archived", archived());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for n in nodes.iter().flatten() {
+        Command::new("kill").args(["-TERM", &n.child.id().to_string()]).status().unwrap();
+    }
+    let logs: String = nodes.iter().flatten().map(|n| std::fs::read_to_string(&n.log).unwrap_or_default()).collect();
+    drop(nodes);
+    let check = Env::new();
+    let run = |args: &[&str]| -> (i32, serde_json::Value) {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let o = check.run_env(&a, &vars);
+        (o.status.code().unwrap_or(-1), serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null))
+    };
+    let (_, stats) = run(&["stats"]);
+    let records: u64 = stats.as_array().unwrap().iter().map(|s| s["records"].as_u64().unwrap()).sum();
+    assert_eq!(records, want, "every record archived exactly once\n{logs}");
+    // Every batch was archived by exactly one completed run; the killed run is closed.
+    let (_, runs) = run(&["runs", "--limit", "1000"]);
+    let runs = runs.as_array().unwrap();
+    assert!(runs.iter().all(|r| r["status"] != "running"), "no run left running");
+    for b in 0..BATCHES {
+        let done = runs
+            .iter()
+            .filter(|r| r["input"].as_str().unwrap_or("").ends_with(&format!("batch-{b:02}")) && r["status"] == "completed")
+            .count();
+        assert_eq!(done, 1, "batch-{b:02}: {done} completed runs");
+    }
+    let taken_over =
+        killed_claims.iter().any(|b| runs.iter().any(|r| r["input"].as_str() == Some(b.as_str()) && r["status"] == "interrupted"));
+    assert!(!killed_claims.is_empty());
+    assert!(
+        taken_over,
+        "the killed instance's run on {killed_claims:?} is closed as interrupted and its batch finished by another\n{logs}"
+    );
+    let (code, v) = run(&["verify"]);
+    assert_eq!(code, 0, "verify: {v}");
+    let (code, r) = run(&["repair"]);
+    assert_eq!(code, 0, "{r}");
+    assert!(r["adopted"].as_array().unwrap().is_empty() && r["removed"].as_array().unwrap().is_empty(), "no orphan pack: {r}");
+}
