@@ -153,9 +153,14 @@ impl Archive {
         let live = self.live_runs().await?;
         let pending: Vec<_> =
             self.index.pending_packs().await?.into_iter().filter(|p| p.run_id.is_none_or(|r| !live.contains(&r))).collect();
+        let mut removed = 0;
         for p in &pending {
-            self.store.delete(&ObjectKey::new(p.key.clone())?).await?;
-            self.index.drop_pending(p.pack_id).await?;
+            // The index first: a run that wakes up can then no longer commit the pack.
+            if self.index.abandon_pending(p.pack_id).await? {
+                self.store.delete(&ObjectKey::new(p.key.clone())?).await?;
+                self.index.drop_pack(p.pack_id).await?;
+                removed += 1;
+            }
         }
         // Disposal that stopped after the index switched: the object still has to go.
         for (pack_id, key) in self.index.deleting_packs().await? {
@@ -171,7 +176,7 @@ impl Archive {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        Ok(pending.len())
+        Ok(removed)
     }
 
     /// Runs that another instance is still running: their heartbeat is recent and comes from

@@ -138,3 +138,101 @@ fn three_instances_twenty_batches_one_killed_every_record_once() {
     assert_eq!(code, 0, "{r}");
     assert!(r["adopted"].as_array().unwrap().is_empty() && r["removed"].as_array().unwrap().is_empty(), "no orphan pack: {r}");
 }
+
+/// An instance that stalls (SIGSTOP: a long GC-like pause, a frozen VM) past its heartbeat is
+/// taken for dead; another instance archives the batch and removes the stalled run's pending
+/// packs. When the stalled one wakes up, it must not index anything whose object may be gone.
+#[test]
+fn a_stalled_instance_taken_for_dead_cannot_index_after_waking() {
+    let Some(url) = fresh_pg() else { return };
+    let _drop = DropDb(url.clone());
+    let shared = Env::new();
+    let batch = shared.path("batch");
+    let o = shared.run(&["fixtures", "generate", "--records", "3000", "--out", batch.to_str().unwrap(), "--seed", "7"]);
+    assert!(o.status.success());
+    let store = shared.path("store");
+    let vars: Vec<(&str, &str)> = vec![
+        ("ARKISTO__INDEX__KIND", "postgres"),
+        ("ARKISTO__INDEX__URL", url.as_str()),
+        ("ARKISTO__STORE__PATH", store.to_str().unwrap()),
+        ("ARKISTO__SERVE__HEARTBEAT_SECS", "1"),
+        ("ARKISTO__PACK__TARGET_SIZE_MIB", "1"),
+        ("ARKISTO__INGEST__WORKERS", "1"),
+    ];
+    let (a, b) = (Env::new(), Env::new());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkisto"));
+    cmd.arg("--data-dir").arg(a.data()).args(["--json", "ingest", batch.to_str().unwrap()]).env("USER", "a");
+    for (k, v) in &vars {
+        cmd.env(k, v);
+    }
+    let stalled = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Freeze it while it holds a pack stored (or being stored) but not yet indexed.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pending = || -> Vec<String> {
+        let keys: Vec<String> = rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar("SELECT object_key FROM packs WHERE state = 'pending'").fetch_all(&mut c).await.unwrap_or_default()
+        });
+        // Stored already (the local store renames into place when the write is complete).
+        keys.into_iter().filter(|k| store.join(k).exists()).collect::<Vec<_>>()
+    };
+    let pid = stalled.id().to_string();
+    let t = Instant::now();
+    let held = loop {
+        Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+        let held = pending();
+        if !held.is_empty() {
+            break held;
+        }
+        Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(60), "never caught the run holding a pending pack");
+        std::thread::sleep(Duration::from_millis(3));
+    };
+    std::thread::sleep(Duration::from_secs(6)); // > 4 heartbeats
+    // The other instance starts (its recovery removes the stalled run's pending packs), and
+    // the stalled one wakes while it is still archiving.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkisto"));
+    cmd.arg("--data-dir").arg(b.data()).args(["--json", "ingest", batch.to_str().unwrap()]).env("USER", "b");
+    for (k, v) in &vars {
+        cmd.env(k, v);
+    }
+    let other = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Wake it once the other instance's recovery has removed the stalled run's pending packs
+    // (or after 20 s: frozen inside a transaction, it holds a lock the other one waits for).
+    let t = Instant::now();
+    while held.iter().any(|k| store.join(k).exists()) && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cleaned = held.iter().all(|k| !store.join(k).exists());
+    Command::new("kill").args(["-CONT", &stalled.id().to_string()]).status().unwrap();
+    let woke = stalled.wait_with_output().unwrap();
+    let other = other.wait_with_output().unwrap();
+    let woke_err = String::from_utf8_lossy(&woke.stderr).to_string();
+    let other_err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&other.stderr),
+        String::from_utf8_lossy(&other.stdout).chars().take(600).collect::<String>()
+    );
+    // A run that failed is simply run again, as IT staff would.
+    let o = b.run_env(&["--json", "ingest", batch.to_str().unwrap()], &vars);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = (woke.status, format!("cleaned before waking: {cleaned}\n{woke_err}\nother: {:?} {other_err}", other.status));
+    let run = |args: &[&str]| -> (i32, serde_json::Value) {
+        let mut v = vec!["--json"];
+        v.extend_from_slice(args);
+        let o = b.run_env(&v, &vars);
+        (o.status.code().unwrap_or(-1), serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null))
+    };
+    // Whatever the stalled run did after waking, the archive holds each record once and
+    // every indexed record's bytes.
+    let (code, r) = run(&["repair"]);
+    assert_eq!(code, 0, "{r}");
+    let (code, v) = run(&["verify"]);
+    assert_eq!(code, 0, "verify after the stalled run woke ({:?}: {}): {v}", out.0, out.1);
+    let (_, stats) = run(&["stats"]);
+    let records: u64 = stats.as_array().unwrap().iter().map(|s| s["records"].as_u64().unwrap()).sum();
+    let fresh = Env::new();
+    let want = fresh.ingest(&batch).1["counts"]["archived"].as_u64().unwrap();
+    assert_eq!(records, want);
+}

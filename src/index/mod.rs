@@ -233,14 +233,23 @@ pub trait Index: retention::RetentionIndex + coord::CoordIndex + Send + Sync {
     async fn begin_pack(&self, pack_id: PackId, key: &str, run_id: RunId, now: &str) -> Result<(), IndexError>;
     /// Packs begun but never committed.
     async fn pending_packs(&self) -> Result<Vec<PendingPack>, IndexError>;
-    /// Forget a pending pack (after its object was removed).
-    async fn drop_pending(&self, pack_id: PackId) -> Result<(), IndexError>;
+    /// Give up a pending pack (its run is dead): it becomes `deleting`, so that a run waking
+    /// up cannot commit it any more, and the caller may delete its object. False when the
+    /// pack is no longer pending (its run committed it meanwhile: leave it alone).
+    async fn abandon_pending(&self, pack_id: PackId) -> Result<bool, IndexError>;
     /// Reserve `n` consecutive row ids; returns the first.
     async fn reserve_ids(&self, n: u64) -> Result<i64, IndexError>;
     /// Add search text (may run before the records are committed).
     async fn index_text(&self, rows: &[TextRow]) -> Result<(), IndexError>;
     /// Commit a stored pack, its records and events in one transaction.
-    async fn commit_pack(&self, pack: &PackRow, records: &[NewRecord], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError>;
+    async fn commit_pack(
+        &self,
+        pack: &PackRow,
+        records: &[NewRecord],
+        events: Vec<NewEvent>,
+        now: &str,
+        begun: bool,
+    ) -> Result<(), IndexError>;
 
     /// For each (record, document id): is the record archived, and which other records carry
     /// that document id? One round trip for many records; answers in the same order.

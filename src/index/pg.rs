@@ -199,6 +199,14 @@ fn truncate(s: &str, max: usize) -> &str {
 #[async_trait]
 impl Index for PgIndex {
     async fn migrate(&self) -> Result<(), IndexError> {
+        // Up to date: no need for the writers' lock (which a stalled writer may hold).
+        let applied: Result<Vec<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&self.pool).await;
+        if let Ok(v) = applied
+            && MIGRATIONS.iter().all(|(m, _)| v.contains(m))
+        {
+            return Ok(());
+        }
         let (_guard, mut tx) = self.write_tx().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
             .execute(&mut *tx)
@@ -253,14 +261,38 @@ impl Index for PgIndex {
             .collect()
     }
 
-    async fn drop_pending(&self, pack_id: PackId) -> Result<(), IndexError> {
+    async fn abandon_pending(&self, pack_id: PackId) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        sqlx::query("DELETE FROM packs WHERE pack_id = $1 AND state = 'pending'").bind(pack_id.to_string()).execute(&self.pool).await?;
-        Ok(())
+        let r = sqlx::query("UPDATE packs SET state = 'deleting' WHERE pack_id = $1 AND state = 'pending'")
+            .bind(pack_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
-    async fn commit_pack(&self, pack: &PackRow, records: &[NewRecord], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
+    async fn commit_pack(
+        &self,
+        pack: &PackRow,
+        records: &[NewRecord],
+        events: Vec<NewEvent>,
+        now: &str,
+        begun: bool,
+    ) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
+        if begun {
+            // Fence: another instance's recovery removes the pending packs of a run it took
+            // for dead; such a run must not index a pack whose object may be gone.
+            let pending: Option<String> = sqlx::query_scalar("SELECT state FROM packs WHERE pack_id = $1 FOR UPDATE")
+                .bind(pack.pack_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if pending.as_deref() != Some("pending") {
+                return Err(IndexError::Conflict(format!(
+                    "pack {} is no longer pending: this run was taken for dead (no heartbeat) and its batch handed to another instance; nothing of it is indexed",
+                    pack.pack_id
+                )));
+            }
+        }
         sqlx::query(
             "INSERT INTO packs (pack_id, object_key, state, size, sha256, record_count, created_at, run_id) VALUES ($1,$2, 'committed', $3,$4,$5,$6,$7)
              ON CONFLICT(pack_id) DO UPDATE SET state='committed', size=excluded.size, sha256=excluded.sha256, record_count=excluded.record_count",

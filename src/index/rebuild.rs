@@ -81,7 +81,7 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
                     records.push(NewRecord { row_id, meta, location });
                 }
                 archive.index.index_text(&texts).await?;
-                archive.index.commit_pack(&row, &records, vec![], &row.created_at).await?;
+                archive.index.commit_pack(&row, &records, vec![], &row.created_at, false).await?;
             }
             Ok(None) => {}
             Err(why) => rep.problems.push(format!("{key}: {why}")),

@@ -63,7 +63,7 @@ pub async fn repair(archive: &Archive, actor: &str) -> Result<RepairReport, Arch
                     detail: serde_json::json!({ "key": o.key.as_str(), "records": records.iter().map(|r| r.meta.record_id).collect::<Vec<_>>() }),
                 };
                 archive.index.index_text(&texts).await?;
-                archive.index.commit_pack(&row, &records, vec![event], &now()).await?;
+                archive.index.commit_pack(&row, &records, vec![event], &now(), false).await?;
                 rep.adopted.push((o.key.to_string(), n));
             }
             Ok(_) => {

@@ -229,7 +229,7 @@ fn index_pack(
             "records": records.iter().map(|r| r.meta.record_id).collect::<Vec<_>>(),
         }),
     };
-    handle.block_on(archive.index.commit_pack(&row, &records, vec![event], &now()))?;
+    handle.block_on(archive.index.commit_pack(&row, &records, vec![event], &now(), true))?;
     // Object Lock: the pack may not be destroyed before its earliest member may be. A failure
     // here leaves an archived but unlocked pack, which `lock renew` finds and locks.
     let ids: Vec<_> = records.iter().map(|r| r.meta.record_id).collect();
