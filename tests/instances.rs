@@ -15,11 +15,23 @@ const BATCHES: usize = 20;
 
 #[test]
 fn three_instances_twenty_batches_one_killed_every_record_once() {
+    let shared = Env::new();
+    let store = shared.path("store");
+    three_instances(shared, vec![("ARKISTO__STORE__PATH".into(), store.display().to_string())]);
+}
+
+/// The same on a Garage bucket (S3), as counties deploy it.
+#[test]
+fn three_instances_on_one_garage_bucket() {
+    let Some(t) = common::s3::garage() else { return };
+    let prefix = format!("i{}/", ulid::Ulid::new().to_string().to_lowercase());
+    three_instances(Env::new(), t.env(&prefix));
+}
+
+fn three_instances(shared: Env, store_vars: Vec<(String, String)>) {
     let Some(url) = fresh_pg() else { return };
     let _drop = DropDb(url.clone());
-    let shared = Env::new();
     let inbox = shared.path("inbox");
-    let store = shared.path("store");
     for b in 0..BATCHES {
         let dir = inbox.join(format!("batch-{b:02}"));
         let o = shared.run(&["fixtures", "generate", "--records", "150", "--out", dir.to_str().unwrap(), "--seed", &(100 + b).to_string()]);
@@ -33,16 +45,16 @@ fn three_instances_twenty_batches_one_killed_every_record_once() {
         want += rep["counts"]["archived"].as_u64().unwrap();
     }
     let ib = format!("[\"{}\"]", inbox.display());
-    let vars: Vec<(&str, &str)> = vec![
+    let mut vars: Vec<(&str, &str)> = vec![
         ("ARKISTO__INDEX__KIND", "postgres"),
         ("ARKISTO__INDEX__URL", url.as_str()),
-        ("ARKISTO__STORE__PATH", store.to_str().unwrap()),
         ("ARKISTO__SERVE__INBOX", ib.as_str()),
         ("ARKISTO__SERVE__INGEST_SCHEDULE", "* * * * * *"),
         ("ARKISTO__SERVE__HEARTBEAT_SECS", "1"),
         ("ARKISTO__PACK__TARGET_SIZE_MIB", "1"),
         ("ARKISTO__INGEST__WORKERS", "1"),
     ];
+    vars.extend(store_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let envs: Vec<Env> = (0..3).map(|_| Env::new()).collect();
     let token = {
         let o = envs[0].run_env(&["--json", "token", "create", "--role", "operator", "--name", "test"], &vars);
