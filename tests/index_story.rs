@@ -134,7 +134,19 @@ fn the_same_story_gives_the_same_answers_on_sqlite_and_postgres() {
         assert!(!s.is_empty(), "sqlite finds {word}");
         assert!(s.iter().all(|i| p.contains(i)), "{word}: postgres lost hits ({} vs {})", p.len(), s.len());
     }
-    // Prefix search.
-    let p = ids(&pg.json(&["search", "--text", "lääki*", "--purpose", "story"]).1);
+    // Prefix search (SQLite expands a prefix into the indexed words it stands for): every
+    // hit holds a word with the prefix, and each such word's hits are among the prefix's.
+    let q = |t: &str| ["search", "--text", t, "--purpose", "story", "--limit", "1000"].map(String::from);
+    let run = |b: &Backend, t: &str| ids(&b.json(&q(t).iter().map(String::as_str).collect::<Vec<_>>()).1);
+    let p = run(&pg, "lääki*");
     assert!(!p.is_empty(), "prefix search on postgres");
+    let s = run(&sqlite, "lääki*");
+    assert!(!s.is_empty(), "prefix search on sqlite");
+    for word in ["lääkitys", "lääkityksen", "lääkitystä"] {
+        let w = run(&sqlite, word);
+        assert!(w.iter().all(|i| s.contains(i)), "{word}'s hits are among lääki*'s");
+    }
+    assert_eq!(run(&sqlite, "lääki* päänsärky").len(), run(&sqlite, "päänsärky lääki*").len());
+    assert!(run(&sqlite, "qqxqzz*").is_empty(), "a prefix of no indexed word matches nothing");
+    assert!(run(&sqlite, "lääki* qqxqzz*").is_empty());
 }

@@ -13,8 +13,14 @@ use crate::ledger::Event;
 
 mod retention;
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_init.sql")), (2, include_str!("../../migrations/sqlite/0002_instances.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_instances.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_fts_vocab.sql")),
+];
+
+/// A prefix that stands for more words than this is searched as a prefix (FTS5's way).
+const MAX_PREFIX_EXPANSION: usize = 1000;
 
 crate::index::coord::impl_coord!(SqliteIndex, SqliteRow, crate::index::coord::as_is);
 
@@ -174,6 +180,36 @@ pub fn fts_query(text: &str) -> Option<String> {
         })
         .collect();
     (!terms.is_empty()).then(|| terms.join(" AND "))
+}
+
+impl SqliteIndex {
+    /// [`fts_query`], with each `word*` replaced by an OR of the indexed words it stands for
+    /// (up to [`MAX_PREFIX_EXPANSION`]); `None` when nothing can match.
+    async fn expand_prefixes(&self, text: &str) -> Result<Option<String>, IndexError> {
+        let mut parts = Vec::new();
+        for w in text.split_whitespace() {
+            let Some(fq) = fts_query(w) else { continue };
+            let Some(p) = w.strip_suffix('*').map(str::to_lowercase).filter(|p| !p.is_empty() && p.chars().all(char::is_alphanumeric))
+            else {
+                parts.push(fq);
+                continue;
+            };
+            let terms: Vec<String> =
+                sqlx::query_scalar("SELECT term FROM records_fts_vocab WHERE term >= ? AND term < ? ORDER BY term LIMIT ?")
+                    .bind(&p)
+                    .bind(format!("{p}\u{10ffff}"))
+                    .bind((MAX_PREFIX_EXPANSION + 1) as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+            match terms.len() {
+                0 => return Ok(None),
+                n if n > MAX_PREFIX_EXPANSION => parts.push(fq),
+                _ => parts
+                    .push(format!("({})", terms.iter().map(|t| format!("\"{}\"", t.replace('"', ""))).collect::<Vec<_>>().join(" OR "))),
+            }
+        }
+        Ok((!parts.is_empty()).then(|| parts.join(" AND ")))
+    }
 }
 
 #[async_trait]
@@ -445,7 +481,7 @@ impl Index for SqliteIndex {
         let mut wh: Vec<&str> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         if let Some(t) = q.text.as_deref() {
-            let Some(fq) = fts_query(t) else { return Ok(Vec::new()) };
+            let Some(fq) = self.expand_prefixes(t).await? else { return Ok(Vec::new()) };
             sql += " JOIN records_fts f ON f.rowid = r.id";
             wh.push("records_fts MATCH ?");
             binds.push(fq);
