@@ -164,7 +164,7 @@ fn metrics_report_records_bytes_findings_and_durations_per_run_and_source() {
 fn run_progress_is_visible_while_a_run_goes_on() {
     let env = Env::new();
     let inbox = env.path("inbox");
-    let o = env.run(&["fixtures", "generate", "--records", "4000", "--out", inbox.join("big").to_str().unwrap()]);
+    let o = env.run(&["fixtures", "generate", "--records", "8000", "--out", inbox.join("big").to_str().unwrap()]);
     assert!(o.status.success());
     let tok = token(&env, "operator", "ops");
     let ib = format!("[\"{}\"]", inbox.display());
@@ -192,8 +192,8 @@ fn run_progress_is_visible_while_a_run_goes_on() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let (p, claims) = seen.unwrap_or_else(|| panic!("no progress seen: {}", std::fs::read_to_string(&d.log).unwrap_or_default()));
-    assert_eq!(p["files_total"], 4000);
-    assert!(p["files_done"].as_u64().unwrap() < 4000);
+    assert_eq!(p["files_total"], 8000);
+    assert!(p["files_done"].as_u64().unwrap() < 8000);
     assert_eq!(claims.as_array().unwrap().len(), 1, "the batch is claimed: {claims}");
     let m = get(&d.addr, "/metrics", Some(&tok)).text();
     assert!(m.contains("arkisto_run_progress_files{"), "{m}");

@@ -71,7 +71,8 @@ pub struct ServeConfig {
     /// in `data_dir/instance-id`).
     pub instance: String,
     /// How often a run and a batch lease show they are alive. A run silent for 4 heartbeats
-    /// is taken as dead: another instance may take its batch and clean up after it.
+    /// is taken as dead (its unindexed packs may be cleaned up); a batch lease runs out after
+    /// 6, and then another instance may take the batch over.
     pub heartbeat_secs: u64,
     /// Address of the HTTP API (e.g. `127.0.0.1:8470`; empty: no API).
     pub listen: String,

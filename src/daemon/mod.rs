@@ -10,7 +10,7 @@
 //! - **api**: the HTTP API (`serve.listen`), see [`crate::api`].
 //!
 //! Several instances may share one index and store: each batch is claimed with a lease in
-//! the index (renewed every `serve.heartbeat_secs`, lost after 4 missed beats); a batch whose
+//! the index (renewed every `serve.heartbeat_secs`, lost after 6 missed beats); a batch whose
 //! holder died is taken over by another instance, whose recovery cleans up the dead run's
 //! unindexed packs and archives the rest (what was committed is found as duplicates).
 //!
@@ -206,9 +206,11 @@ async fn inbox(archive: &Archive, actor: &str, cancel: &Arc<AtomicBool>) {
     }
 }
 
-/// A lease lasts 4 heartbeats: a holder that misses that many is taken as dead.
+/// A lease lasts 6 heartbeats, longer than the 4 after which a silent run is taken for dead:
+/// the instance that takes a batch over then always finds the holder's run dead, and its
+/// recovery cleans up after it before archiving the batch.
 fn lease_until(archive: &Archive) -> String {
-    let secs = archive.config.serve.heartbeat_secs.max(1) * 4;
+    let secs = archive.config.serve.heartbeat_secs.max(1) * 6;
     (chrono::Utc::now() + chrono::Duration::seconds(secs as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
