@@ -44,7 +44,9 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Single-node Garage on a free loopback port range.
-GARAGE_BASE=${GARAGE_BASE:-$((20000 + RANDOM % 20000))}
+# Below the ephemeral port range (32768+), which the tests' connections use; the fault
+# tests' own clusters use 10000-23000.
+GARAGE_BASE=${GARAGE_BASE:-$((24000 + RANDOM % 8000))}
 bash infra/garage/cluster.sh start "$S3_DIR/garage" 1 "$GARAGE_BASE"
 set -a; . "$S3_DIR/garage/env"; set +a
 export GARAGE_BIN=$(command -v garage)
