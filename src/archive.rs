@@ -169,7 +169,7 @@ impl Archive {
             self.store.delete(&key).await?;
             self.index.drop_pack(pack_id).await?;
         }
-        self.close_interrupted_runs().await?;
+        self.close_interrupted_runs(&live).await?;
         let tmp = self.config.tmp_dir();
         if let Ok(rd) = std::fs::read_dir(&tmp) {
             for e in rd.flatten() {
@@ -201,8 +201,7 @@ impl Archive {
     /// Runs that never finished (killed, crashed, stopped by a store failure) are recorded as
     /// `interrupted`, after their committed packs get the Object Lock the run did not get to
     /// apply. A run whose pack cannot be locked now stays open, so the next recovery retries.
-    async fn close_interrupted_runs(&self) -> Result<(), ArchiveError> {
-        let live = self.live_runs().await?;
+    async fn close_interrupted_runs(&self, live: &std::collections::HashSet<crate::ids::RunId>) -> Result<(), ArchiveError> {
         let open: Vec<_> =
             self.index.runs(u32::MAX).await?.into_iter().filter(|r| r.status == "running" && !live.contains(&r.run_id)).collect();
         if open.is_empty() {
@@ -210,9 +209,10 @@ impl Archive {
         }
         let packs = self.index.packs().await?;
         for mut run in open {
+            let mine: Vec<_> = packs.iter().filter(|p| p.run_id == Some(run.run_id)).collect();
             let mut locked = 0usize;
             let mut failed = false;
-            for p in packs.iter().filter(|p| p.run_id == Some(run.run_id)) {
+            for p in &mine {
                 match crate::lock::lock_if_unlocked(self, p).await {
                     Ok(true) => locked += 1,
                     Ok(false) => {}
@@ -231,8 +231,7 @@ impl Archive {
             let now = now();
             run.status = "interrupted".into();
             run.finished_at = Some(now.clone());
-            let packs_committed = packs.iter().filter(|p| p.run_id == Some(run.run_id)).count();
-            run.summary = Some(serde_json::json!({ "packs_committed": packs_committed, "packs_locked_on_recovery": locked }));
+            run.summary = Some(serde_json::json!({ "packs_committed": mine.len(), "packs_locked_on_recovery": locked }));
             let event = crate::ledger::NewEvent {
                 event_type: ledger::RUN.into(),
                 actor: "arkisto recovery".into(),

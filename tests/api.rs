@@ -4,7 +4,7 @@
 mod common;
 
 use common::http::{Daemon, get, serve};
-use common::{Env, copy_dir, root};
+use common::{Env, root};
 
 struct Tokens {
     operator: String,
@@ -223,7 +223,6 @@ fn tokens_are_stored_only_as_hashes_and_survive_an_index_rebuild() {
     // Names and roles are checked at creation.
     assert_ne!(env.run(&["token", "create", "--role", "admin", "--name", "x"]).status.code(), Some(0));
     assert_ne!(env.run(&["token", "create", "--role", "auditor", "--name", " "]).status.code(), Some(0));
-    let _ = copy_dir;
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -79,26 +79,6 @@ pub trait CoordIndex {
     async fn restore_token(&self, t: &TokenRow) -> Result<(), IndexError>;
 }
 
-/// SQLite takes `?` placeholders as written.
-pub(crate) fn as_is(sql: &str) -> String {
-    sql.to_string()
-}
-
-/// `?` placeholders to PostgreSQL's `$1, $2, …`.
-pub(crate) fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 macro_rules! impl_coord {
     ($ty:ty, $row:ty, $sql:path) => {
         fn hb_from_row(r: &$row) -> Result<$crate::index::coord::Heartbeat, $crate::index::IndexError> {
@@ -292,11 +272,3 @@ macro_rules! impl_coord {
     };
 }
 pub(crate) use impl_coord;
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_are_numbered_in_order() {
-        assert_eq!(super::numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
-    }
-}

@@ -202,7 +202,8 @@ pub struct RunRow {
     pub source: String,
     /// Input path.
     pub input: String,
-    /// `running`, `completed`, `completed-with-findings`, `refused`, `failed`.
+    /// `running`, `completed`, `completed-with-findings`, `refused`, `interrupted` (closed by
+    /// a later recovery: killed, crashed or stopped by a failure).
     pub status: String,
     /// Counts.
     pub summary: Option<serde_json::Value>,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
-use super::sql::{corrupt, day_after, parse, split_statements};
+use super::sql::{corrupt, day_after, numbered, parse, split_statements};
 use super::*;
 use crate::ledger::Event;
 
@@ -18,7 +18,7 @@ mod retention;
 const MIGRATIONS: &[(i64, &str)] =
     &[(1, include_str!("../../migrations/postgres/0001_init.sql")), (2, include_str!("../../migrations/postgres/0002_instances.sql"))];
 
-crate::index::coord::impl_coord!(PgIndex, PgRow, crate::index::coord::numbered);
+crate::index::coord::impl_coord!(PgIndex, PgRow, crate::index::sql::numbered);
 
 /// The PostgreSQL index.
 #[derive(Clone, Debug)]
@@ -167,21 +167,6 @@ pub fn ts_query(text: &str) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" & "))
 }
 
-/// Replace each `?` of a built query with `$1`, `$2`, … (PostgreSQL's placeholders).
-fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Most text indexed per record (a tsvector holds at most 1 MiB).
 const MAX_TEXT: usize = 256 * 1024;
 
@@ -287,10 +272,7 @@ impl Index for PgIndex {
                 .fetch_optional(&mut *tx)
                 .await?;
             if pending.as_deref() != Some("pending") {
-                return Err(IndexError::Conflict(format!(
-                    "pack {} is no longer pending: this run was taken for dead (no heartbeat) and its batch handed to another instance; nothing of it is indexed",
-                    pack.pack_id
-                )));
+                return Err(super::sql::no_longer_pending(&pack.pack_id));
             }
         }
         sqlx::query(

@@ -22,7 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// A prefix that stands for more words than this is searched as a prefix (FTS5's way).
 const MAX_PREFIX_EXPANSION: usize = 1000;
 
-crate::index::coord::impl_coord!(SqliteIndex, SqliteRow, crate::index::coord::as_is);
+crate::index::coord::impl_coord!(SqliteIndex, SqliteRow, crate::index::sql::as_is);
 
 /// The SQLite index.
 #[derive(Clone, Debug)]
@@ -310,10 +310,7 @@ impl Index for SqliteIndex {
                 .fetch_optional(&mut *tx)
                 .await?;
             if pending.as_deref() != Some("pending") {
-                return Err(IndexError::Conflict(format!(
-                    "pack {} is no longer pending: this run was taken for dead (no heartbeat) and its batch handed to another instance; nothing of it is indexed",
-                    pack.pack_id
-                )));
+                return Err(super::sql::no_longer_pending(&pack.pack_id));
             }
         }
         sqlx::query(
