@@ -23,6 +23,7 @@ pub mod pack;
 pub mod record;
 pub mod retention;
 pub mod retrieve;
+pub mod sources;
 pub mod store;
 pub mod validate;
 pub mod verify;

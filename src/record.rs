@@ -64,6 +64,9 @@ pub struct RecordMeta {
     /// Everything else in the header can be re-read from the record's own bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_header: Option<LocalHeader>,
+    /// The record this one is attached to (an attachment's parent document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<RecordId>,
 }
 
 /// Where a record's frames sit in its pack, and their digests (one pack-table entry).

@@ -84,7 +84,7 @@ fn kill_9_during_ingest_then_rerun_archives_everything_exactly_once() {
         let c = &r["counts"];
         assert_eq!(c["archived"].as_u64().unwrap() + c["duplicate"].as_u64().unwrap(), PER_BATCH, "{c}");
     }
-    let total = PER_BATCH * batches.len() as u64;
+    let total = PER_BATCH * batches.len() as u64 + batches.iter().map(|b| embedded_bodies(b)).sum::<u64>();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let a = env.archive().await;

@@ -135,7 +135,7 @@ fn ingest_into_garage_then_verify_get_and_rebuild_from_the_bucket() {
     let vars = env_of(&t, &prefix());
     let (code, rep, err) = run(&env, &vars, &["ingest", valid_small().to_str().unwrap()]);
     assert_eq!(code, 0, "{rep}\n{err}");
-    let archived = rep["counts"]["archived"].as_u64().unwrap();
+    let archived = common::stored(&rep);
     assert!(archived > 0);
     let (code, v, err) = run(&env, &vars, &["verify"]);
     assert_eq!(code, 0, "{v}\n{err}");

@@ -73,11 +73,15 @@ TOML
     [ -n "$id" ] || { echo "garage node $i did not start; see $dir/node$i/log" >&2; exit 1; }
     ids+=("$id")
   done
+  # On a loaded machine a node's RPC port can open seconds after its id is readable: retry
+  # (up to 30 s) the idempotent steps, then run once more so that a real failure is shown.
+  retry() { for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; "$@" >/dev/null; }
+  retry g status
   for ((i = 1; i < nodes; i++)); do
-    for _ in $(seq 1 50); do g node connect "${ids[$i]}" >/dev/null 2>&1 && break; sleep 0.2; done
+    retry g node connect "${ids[$i]}"
   done
   for ((i = 0; i < nodes; i++)); do
-    g layout assign -z "z$i" -c 1G "${ids[$i]%@*}" >/dev/null
+    retry g layout assign -z "z$i" -c 1G "${ids[$i]%@*}"
   done
   g layout apply --version 1 >/dev/null
   g key import --yes -n arkisto-test "$KEY_ID" "$SECRET" >/dev/null

@@ -69,7 +69,7 @@ pub async fn render(a: &Archive) -> Result<String, IndexError> {
         e.runs += 1.0;
         if let (Some(end), Some(sum)) = (&r.finished_at, &r.summary) {
             e.seconds += seconds(&r.started_at, end).unwrap_or(0.0);
-            for o in ["archived", "duplicate", "quarantined"] {
+            for o in ["archived", "duplicate", "quarantined", "split"] {
                 *e.files.entry(o).or_default() += sum["counts"][o].as_f64().unwrap_or(0.0);
             }
             e.bytes += sum["counts"]["bytes_archived"].as_f64().unwrap_or(0.0);

@@ -59,6 +59,11 @@ enum Command {
         /// Who runs the ingest (default: the OS user).
         #[arg(long)]
         actor: Option<String>,
+        /// Source profile: a name (`<data_dir>/profiles/NAME.toml` or a shipped profile:
+        /// kanta-cda, legacy-patient-xml, legacy-social-csv) or a path to a .toml file.
+        /// Default: the batch's PROFILE file, else every file is read as CDA.
+        #[arg(long)]
+        profile: Option<String>,
     },
     /// Find records (logged as an access to personal data).
     Search {
@@ -314,8 +319,13 @@ enum IndexCommand {
 
 #[derive(Subcommand, Debug)]
 enum FixturesCommand {
-    /// Write a synthetic Kanta-style CDA batch (test henkilötunnus values only).
+    /// Write a synthetic legacy export (test henkilötunnus values only): Kanta-style CDA
+    /// documents, a vendor XML dump or CSV tables, the latter two with real attachment files
+    /// and a PROFILE file naming the shipped profile that reads them.
     Generate {
+        /// Export format.
+        #[arg(long, value_enum, default_value_t = FixtureFormat::Cda)]
+        format: FixtureFormat,
         /// Number of documents.
         #[arg(long, default_value_t = 100)]
         records: u64,
@@ -326,6 +336,16 @@ enum FixturesCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FixtureFormat {
+    /// HL7 CDA R2 documents, one per file.
+    Cda,
+    /// One vendor XML file (ISO-8859-15) with many records and an attachments folder.
+    VendorXml,
+    /// CSV tables (Windows-1252) joined by client number, with an attachments folder.
+    Csv,
 }
 
 #[derive(Subcommand, Debug)]
@@ -396,10 +416,15 @@ async fn run(cli: Cli) -> Result<u8> {
     let json = cli.json;
     let mut out = std::io::stdout().lock();
     match &cli.command {
-        Command::Ingest { path, source, actor } => {
+        Command::Ingest { path, source, actor, profile } => {
             let a = open(&cli).await?;
             let progress = !json && std::io::stderr().is_terminal();
-            let opts = IngestOptions { source: source.clone(), actor: actor.clone().unwrap_or_else(os_user), progress, cancel: None };
+            let profile = match profile {
+                Some(name) => Some(std::sync::Arc::new(arkisto::sources::profile::resolve(name, &a.config.data_dir)?)),
+                None => None,
+            };
+            let opts =
+                IngestOptions { source: source.clone(), actor: actor.clone().unwrap_or_else(os_user), progress, cancel: None, profile };
             let report = ingest::run(&a, path, &opts)
                 .await
                 .with_context(|| format!("ingest of {} stopped; committed packs stay archived, re-run to finish", path.display()))?;
@@ -665,7 +690,29 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(if r.problems.is_empty() { 0 } else { 3 })
         }
-        Command::Fixtures { command: FixturesCommand::Generate { records, out: dir, seed } } => {
+        Command::Fixtures { command: FixturesCommand::Generate { format, records, out: dir, seed } } if *format != FixtureFormat::Cda => {
+            let g = match format {
+                FixtureFormat::Csv => arkisto::fixtures::legacy::csv(*records, *seed, dir),
+                _ => arkisto::fixtures::legacy::vendor_xml(*records, *seed, dir),
+            }
+            .with_context(|| format!("cannot write fixtures to {}", dir.display()))?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&g)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "wrote {} records, {} subjects and {} attachments ({:.1} MB) to {}; ingest with: arkisto ingest {}",
+                    g.records,
+                    g.subjects,
+                    g.attachments,
+                    g.bytes as f64 / 1e6,
+                    dir.display(),
+                    dir.display()
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Fixtures { command: FixturesCommand::Generate { records, out: dir, seed, .. } } => {
             let g =
                 arkisto::fixtures::generate(*records, *seed, dir).with_context(|| format!("cannot write fixtures to {}", dir.display()))?;
             if json {

@@ -105,6 +105,13 @@ pub fn show(out: &mut impl Write, r: &Record, json: bool) -> Result<()> {
         m.retention.lock_horizon
     )?;
     writeln!(out, "pack         {} at {}+{}", r.at.pack_key, r.at.location.data_offset, r.at.location.data_len)?;
+    writeln!(out, "media type   {} ({})", m.media_type, m.format)?;
+    if let Some(p) = &m.parent {
+        writeln!(out, "attached to  {p}")?;
+    }
+    for a in &r.attachments {
+        writeln!(out, "attachment   {} {}", a.record_id, a.title.as_deref().unwrap_or("-"))?;
+    }
     for f in &m.findings {
         writeln!(out, "finding      {f}")?;
     }

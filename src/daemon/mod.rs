@@ -171,7 +171,7 @@ pub fn batch_ready(dir: &Path) -> Result<(), String> {
         return Ok(());
     }
     if dir.join("bagit.txt").is_file() {
-        return ingest::bagit::validate(dir).map(|_| ()).map_err(|e| format!("bag does not validate yet ({e})"));
+        return ingest::bagit::validate(dir, true).map(|_| ()).map_err(|e| format!("bag does not validate yet ({e})"));
     }
     Err(format!("no {READY} marker and not a bag"))
 }
@@ -228,7 +228,7 @@ async fn take_batch(archive: &Archive, actor: &str, cancel: &Arc<AtomicBool>, di
     // The run stops on shutdown, or when the lease is lost (this instance was taken for dead).
     let stop_run = Arc::new(AtomicBool::new(false));
     let keeper = tokio::spawn(keep_lease(archive.clone(), batch.clone(), cancel.clone(), stop_run.clone()));
-    let opts = IngestOptions { source: None, actor: actor.into(), progress: false, cancel: Some(stop_run.clone()) };
+    let opts = IngestOptions { source: None, actor: actor.into(), progress: false, cancel: Some(stop_run.clone()), profile: None };
     let result = ingest::run(archive, dir, &opts).await;
     keeper.abort();
     let mut done = false;

@@ -129,6 +129,8 @@ pub struct CdaDocument {
     pub header: CdaHeader,
     /// Narrative text (section titles and texts), whitespace-collapsed, bounded.
     pub narrative: String,
+    /// The still-encoded content of an embedded `nonXMLBody` (whitespace removed).
+    pub embedded: Option<String>,
 }
 
 /// Parse a CDA document from its raw bytes.
@@ -153,7 +155,8 @@ pub fn read(bytes: &[u8], limits: Limits) -> Result<CdaDocument, Finding> {
         }
         narrative.truncate(cut);
     }
-    Ok(CdaDocument { header: h.header, narrative })
+    let embedded = Some(h.embedded).filter(|e| !e.is_empty());
+    Ok(CdaDocument { header: h.header, narrative, embedded })
 }
 
 /// Whether the bytes start (after a BOM and whitespace) with `<`, in UTF-8 or UTF-16.
@@ -170,6 +173,7 @@ struct Extractor {
     header: CdaHeader,
     stack: Vec<String>,
     not_cda: Option<Finding>,
+    embedded: String,
     narrative: String,
     /// Depth at which a narrative `text`/`title` element started, while inside one.
     in_narrative: Option<usize>,
@@ -326,6 +330,7 @@ impl Handler for Extractor {
             Some(Capture::NonXmlText) => {
                 if let Some(b) = self.header.non_xml_body.as_mut() {
                     b.embedded_len += text.trim().len();
+                    self.embedded.extend(text.chars().filter(|c| !c.is_whitespace()));
                 }
             }
             Some(_) if self.buf.len() < 4096 => self.buf.push_str(text),

@@ -37,6 +37,83 @@ pub trait Handler {
     fn end(&mut self, ns: Option<&str>, local: &str);
     /// Character data (entities already resolved).
     fn text(&mut self, text: &str);
+    /// The byte range in the source of the event about to be reported (called before each
+    /// `start`, `end` and `text`). Streaming readers use it to cut records out of a file.
+    fn span(&mut self, _start: u64, _end: u64) {}
+}
+
+/// Single-byte encodings a streamed document may declare (besides UTF-8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 (also US-ASCII).
+    Utf8,
+    /// ISO-8859-1.
+    Latin1,
+    /// ISO-8859-15.
+    Latin9,
+    /// Windows-1252.
+    Cp1252,
+}
+
+impl Encoding {
+    /// Parse an encoding label (`utf-8`, `iso-8859-15`, `windows-1252`, …).
+    pub fn from_label(label: &str) -> Option<Self> {
+        match label.trim().to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" | "us-ascii" | "ascii" => Some(Self::Utf8),
+            "iso-8859-1" | "latin1" | "iso_8859-1" | "latin-1" | "l1" => Some(Self::Latin1),
+            "iso-8859-15" | "latin9" | "latin-9" | "iso_8859-15" | "l9" => Some(Self::Latin9),
+            "windows-1252" | "cp1252" | "win-1252" => Some(Self::Cp1252),
+            _ => None,
+        }
+    }
+
+    /// The label used in media types.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Utf8 => "utf-8",
+            Self::Latin1 => "iso-8859-1",
+            Self::Latin9 => "iso-8859-15",
+            Self::Cp1252 => "windows-1252",
+        }
+    }
+
+    /// Decode bytes. UTF-8 is checked (`Err` gives the offset of the first bad byte); the
+    /// single-byte encodings map every byte (Windows-1252's five unassigned bytes become
+    /// U+FFFD, never an error, so that a row is still indexed).
+    pub fn decode<'a>(self, b: &'a [u8]) -> Result<Cow<'a, str>, usize> {
+        match self {
+            Self::Utf8 => std::str::from_utf8(b).map(Cow::Borrowed).map_err(|e| e.valid_up_to()),
+            _ if b.is_ascii() => Ok(Cow::Borrowed(std::str::from_utf8(b).unwrap_or_default())),
+            Self::Latin1 => Ok(Cow::Owned(b.iter().map(|&c| c as char).collect())),
+            Self::Latin9 => Ok(Cow::Owned(b.iter().map(|&c| latin9(c)).collect())),
+            Self::Cp1252 => Ok(Cow::Owned(b.iter().map(|&c| cp1252(c)).collect())),
+        }
+    }
+}
+
+fn latin9(c: u8) -> char {
+    match c {
+        0xA4 => '€',
+        0xA6 => 'Š',
+        0xA8 => 'š',
+        0xB4 => 'Ž',
+        0xB8 => 'ž',
+        0xBC => 'Œ',
+        0xBD => 'œ',
+        0xBE => 'Ÿ',
+        _ => c as char,
+    }
+}
+
+fn cp1252(c: u8) -> char {
+    const HIGH: [char; 32] = [
+        '€', '\u{FFFD}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{FFFD}', 'Ž', '\u{FFFD}', '\u{FFFD}', '‘', '’', '“',
+        '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{FFFD}', 'ž', 'Ÿ',
+    ];
+    match c {
+        0x80..=0x9F => HIGH[(c - 0x80) as usize],
+        _ => c as char,
+    }
 }
 
 /// Turn raw bytes into text for parsing: honour a BOM and the declared encoding; report V010
@@ -105,8 +182,47 @@ pub fn parse(text: &str, limits: Limits, handler: &mut impl Handler) -> Result<(
     if let Some(pos) = doctype_position(text) {
         return Err(Finding::new(Code::V002, "document has a DOCTYPE; DTDs are refused and never processed").at(line_col(text, pos)));
     }
-    let mut p = Parser { text, limits, depth: 0, seen_root: false, root_closed: false };
-    p.run(handler)
+    let mut p = Parser { text: Some(text), enc: Encoding::Utf8, base: 0, limits, depth: 0, seen_root: false, root_closed: false };
+    p.run(NsReader::from_reader(text.as_bytes()), handler)
+}
+
+/// Parse one XML document from a stream with flat memory (only the current event is held):
+/// the encoding comes from a UTF-8 byte-order mark or the declaration (UTF-8, ISO-8859-1,
+/// ISO-8859-15, Windows-1252; UTF-16 is refused here). Positions in findings and in
+/// [`Handler::span`] are byte offsets into the stream. The same checks as [`parse`].
+pub fn parse_stream<R: std::io::BufRead>(mut reader: R, limits: Limits, handler: &mut impl Handler) -> Result<(), Finding> {
+    let enc_err = |m: String| Finding::new(Code::V010, m);
+    let head = reader.fill_buf().map_err(|e| Finding::new(Code::V013, format!("cannot read: {}", e.kind())))?.to_vec();
+    let mut base = 0u64;
+    let enc = if head.starts_with(b"\xEF\xBB\xBF") {
+        let text = String::from_utf8_lossy(&head[3..]);
+        if let Some(decl) = declared_encoding(&text)
+            && Encoding::from_label(&decl) != Some(Encoding::Utf8)
+        {
+            return Err(enc_err(format!("UTF-8 byte-order mark contradicts declared encoding {decl:?}")));
+        }
+        reader.consume(3);
+        base = 3;
+        Encoding::Utf8
+    } else if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        return Err(enc_err("UTF-16 is not supported for streamed exports; convert the file to UTF-8".into()));
+    } else {
+        match declared_encoding(&String::from_utf8_lossy(&head[..head.len().min(200)])) {
+            None => Encoding::Utf8,
+            Some(label) if label.to_ascii_lowercase().starts_with("utf-16") => {
+                return Err(enc_err(format!("declared encoding {label:?} but no UTF-16 byte-order mark")));
+            }
+            Some(label) => Encoding::from_label(&label).ok_or_else(|| enc_err(format!("unsupported encoding {label:?}")))?,
+        }
+    };
+    // Refuse a DOCTYPE in the prolog before the tokenizer reads its internal subset.
+    let head_text = String::from_utf8_lossy(&head[base as usize..]);
+    if let Some(pos) = doctype_position(&head_text) {
+        return Err(Finding::new(Code::V002, "document has a DOCTYPE; DTDs are refused and never processed")
+            .at(format!("byte {}", pos as u64 + base)));
+    }
+    let mut p = Parser { text: None, enc, base, limits, depth: 0, seen_root: false, root_closed: false };
+    p.run(NsReader::from_reader(reader), handler)
 }
 
 /// Byte offset of a `<!DOCTYPE` in the prolog (after the declaration, comments, PIs and
@@ -132,7 +248,11 @@ fn doctype_position(text: &str) -> Option<usize> {
 }
 
 struct Parser<'t> {
-    text: &'t str,
+    /// The whole text, when parsing from memory (for line and column in messages).
+    text: Option<&'t str>,
+    enc: Encoding,
+    /// Bytes before the reader's position 0 (a byte-order mark).
+    base: u64,
     limits: Limits,
     depth: usize,
     seen_root: bool,
@@ -149,12 +269,24 @@ pub fn line_col(text: &str, offset: usize) -> String {
 }
 
 impl Parser<'_> {
-    fn wf(&self, msg: impl Into<String>, pos: usize) -> Finding {
-        Finding::new(Code::V001, msg).at(line_col(self.text, pos))
+    fn loc(&self, pos: usize) -> String {
+        match self.text {
+            Some(t) => line_col(t, pos),
+            None => format!("byte {}", pos as u64 + self.base),
+        }
     }
 
-    fn run(&mut self, handler: &mut impl Handler) -> Result<(), Finding> {
-        let mut r = NsReader::from_str(self.text);
+    fn wf(&self, msg: impl Into<String>, pos: usize) -> Finding {
+        Finding::new(Code::V001, msg).at(self.loc(pos))
+    }
+
+    /// The text of an event's bytes, in the document's encoding.
+    fn raw<'a>(&self, b: &'a [u8], pos: usize) -> Result<Cow<'a, str>, Finding> {
+        self.enc.decode(b).map_err(|off| Finding::new(Code::V010, "invalid UTF-8").at(self.loc(pos + off)))
+    }
+
+    fn run<R: std::io::BufRead>(&mut self, mut r: NsReader<R>, handler: &mut impl Handler) -> Result<(), Finding> {
+        let mut buf: Vec<u8> = Vec::new();
         {
             let c = r.config_mut();
             c.check_end_names = true;
@@ -165,8 +297,9 @@ impl Parser<'_> {
         let mut first = true;
         let mut attrs: Vec<(String, String)> = Vec::new();
         loop {
+            buf.clear();
             let pos = r.buffer_position() as usize;
-            let (ns, unbound, ev) = match r.read_resolved_event() {
+            let (ns, unbound, ev) = match r.read_resolved_event_into(&mut buf) {
                 Ok((res, ev)) => {
                     let unbound = match &res {
                         ResolveResult::Unknown(p) => Some(String::from_utf8_lossy(p).into_owned()),
@@ -176,6 +309,7 @@ impl Parser<'_> {
                 }
                 Err(e) => return Err(self.wf(format!("{e}"), r.error_position() as usize)),
             };
+            let span = (pos as u64 + self.base, r.buffer_position() + self.base);
             let was_first = std::mem::replace(&mut first, false);
             match ev {
                 Event::Decl(d) => {
@@ -185,11 +319,11 @@ impl Parser<'_> {
                     check_decl(&d).map_err(|m| self.wf(m, pos))?;
                 }
                 Event::DocType(_) => {
-                    return Err(Finding::new(Code::V002, "document has a DOCTYPE; DTDs are refused and never processed")
-                        .at(line_col(self.text, pos)));
+                    return Err(Finding::new(Code::V002, "document has a DOCTYPE; DTDs are refused and never processed").at(self.loc(pos)));
                 }
                 Event::PI(pi) => {
-                    let raw = sub_str(self.text, &pi);
+                    let raw = self.raw(&pi, pos)?;
+                    let raw = raw.as_ref();
                     let target = raw.split(|c: char| is_ws(c)).next().unwrap_or("");
                     if target.eq_ignore_ascii_case("xml") {
                         return Err(self.wf("XML declaration not at the very start of the document", pos));
@@ -206,8 +340,8 @@ impl Parser<'_> {
                     check_chars(raw).map_err(|m| self.wf(m, pos))?;
                 }
                 Event::Comment(c) => {
-                    let raw = sub_str(self.text, &c);
-                    check_chars(raw).map_err(|m| self.wf(m, pos))?;
+                    let raw = self.raw(&c, pos)?;
+                    check_chars(&raw).map_err(|m| self.wf(m, pos))?;
                 }
                 Event::Start(ref s) | Event::Empty(ref s) => {
                     let empty = matches!(ev, Event::Empty(_));
@@ -215,8 +349,8 @@ impl Parser<'_> {
                         return Err(self.wf("more than one root element", pos));
                     }
                     self.seen_root = true;
-                    let raw = sub_str(self.text, s);
-                    let name = self.check_tag(raw, &mut attrs, pos)?;
+                    let raw = self.raw(s, pos)?;
+                    let name = self.check_tag(&raw, &mut attrs, pos)?;
                     if let Some(p) = &unbound {
                         return Err(self.wf(format!("unbound namespace prefix {p:?}"), pos));
                     }
@@ -234,9 +368,11 @@ impl Parser<'_> {
                     let local = name.rsplit(':').next().unwrap_or(name);
                     self.depth += 1;
                     if self.depth > self.limits.max_depth {
-                        return Err(Finding::new(Code::V012, format!("element nesting deeper than {}", self.limits.max_depth))
-                            .at(line_col(self.text, pos)));
+                        return Err(
+                            Finding::new(Code::V012, format!("element nesting deeper than {}", self.limits.max_depth)).at(self.loc(pos))
+                        );
                     }
+                    handler.span(span.0, span.1);
                     handler.start(ns.as_deref(), local, &attrs);
                     if empty {
                         self.depth -= 1;
@@ -247,7 +383,8 @@ impl Parser<'_> {
                     }
                 }
                 Event::End(e) => {
-                    let raw = sub_str(self.text, &e);
+                    let raw = self.raw(&e, pos)?;
+                    let raw = raw.as_ref();
                     if !is_qname(raw) {
                         return Err(self.wf("invalid end-tag name", pos));
                     }
@@ -256,13 +393,15 @@ impl Parser<'_> {
                     }
                     self.depth -= 1;
                     let local = raw.rsplit(':').next().unwrap_or(raw);
+                    handler.span(span.0, span.1);
                     handler.end(ns.as_deref(), local);
                     if self.depth == 0 {
                         self.root_closed = true;
                     }
                 }
                 Event::Text(t) => {
-                    let raw = sub_str(self.text, &t);
+                    let raw = self.raw(&t, pos)?;
+                    let raw = raw.as_ref();
                     if self.depth == 0 {
                         if !raw.chars().all(is_ws) {
                             return Err(self.wf("text outside the root element", pos));
@@ -273,15 +412,17 @@ impl Parser<'_> {
                         return Err(self.wf("\"]]>\" is not allowed in character data", pos));
                     }
                     let text = unescape(raw).map_err(|m| self.wf(m, pos))?;
+                    handler.span(span.0, span.1);
                     handler.text(&text);
                 }
                 Event::CData(c) => {
                     if self.depth == 0 {
                         return Err(self.wf("CDATA section outside the root element", pos));
                     }
-                    let raw = sub_str(self.text, &c);
-                    check_chars(raw).map_err(|m| self.wf(m, pos))?;
-                    handler.text(raw);
+                    let raw = self.raw(&c, pos)?;
+                    check_chars(&raw).map_err(|m| self.wf(m, pos))?;
+                    handler.span(span.0, span.1);
+                    handler.text(&raw);
                 }
                 Event::Eof => {
                     if !self.seen_root {
@@ -339,7 +480,7 @@ impl Parser<'_> {
             }
             if attrs.len() >= self.limits.max_attributes {
                 return Err(Finding::new(Code::V012, format!("more than {} attributes on one element", self.limits.max_attributes))
-                    .at(line_col(self.text, pos)));
+                    .at(self.loc(pos)));
             }
             // Attribute-value normalisation of literal whitespace (XML 1.0 §3.3.3, CDATA type).
             let value = if value.contains(['\t', '\n', '\r']) { value.replace(['\t', '\n', '\r'], " ") } else { value.into_owned() };
@@ -422,15 +563,6 @@ fn check_chars(s: &str) -> Result<(), String> {
     match bad.and_then(|(i, _)| s[i..].chars().next()) {
         Some(c) if !is_xml_char(c) => Err(format!("character U+{:04X} is not allowed in XML", c as u32)),
         _ => Ok(()),
-    }
-}
-
-/// The `str` for bytes that quick-xml borrowed from `text` (no second UTF-8 validation).
-fn sub_str<'t>(text: &'t str, bytes: &[u8]) -> &'t str {
-    let start = (bytes.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
-    match text.get(start..start.wrapping_add(bytes.len())) {
-        Some(s) if s.as_bytes().as_ptr() == bytes.as_ptr() => s,
-        _ => "",
     }
 }
 

@@ -267,6 +267,8 @@ pub trait Index: retention::RetentionIndex + coord::CoordIndex + Send + Sync {
     async fn pack_records(&self, pack_id: PackId) -> Result<Vec<RecordLocation>, IndexError>;
     /// Number of records.
     async fn record_count(&self) -> Result<u64, IndexError>;
+    /// Records attached to `parent` (attachments, decoded embedded bodies): id and title.
+    async fn attachments(&self, parent: &RecordId) -> Result<Vec<(RecordId, Option<String>)>, IndexError>;
 
     /// Record a run's start.
     async fn start_run(&self, run: &RunRow) -> Result<(), IndexError>;

@@ -155,7 +155,7 @@ pub(crate) async fn read_pack(
             let bytes = pack::decompress_frame(d, l, dict.as_deref().map(|d| d.as_slice())).map_err(|e| e.to_string())?;
             let narrative = match meta.format.as_str() {
                 "cda-r2" => cda::read(&bytes, Limits::default()).map(|d| d.narrative).unwrap_or_default(),
-                _ => String::new(),
+                f => crate::sources::extract_text(f, &meta.media_type, &bytes),
             };
             Ok((meta, l.clone(), narrative))
         };

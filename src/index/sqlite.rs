@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_instances.sql")),
     (3, include_str!("../../migrations/sqlite/0003_fts_vocab.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_links.sql")),
 ];
 
 /// A prefix that stands for more words than this is searched as a prefix (FTS5's way).
@@ -331,7 +332,7 @@ impl Index for SqliteIndex {
             let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT INTO records (id, record_id, document_id, set_id, version, subject_root, subject_value, title, doc_type, created, service_time, \
                  custodian, source, run_id, pack_id, meta_offset, meta_len, data_offset, data_len, stored_sha256, meta_sha256, original_size, dict_id, \
-                 disposal, lock_horizon, retention_rule, subject_birth, birth_from_hetu, created_date, kanta_code, function_code, document_type) ",
+                 disposal, lock_horizon, retention_rule, subject_birth, birth_from_hetu, created_date, kanta_code, function_code, document_type, parent_id) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 let (m, l) = (&r.meta, &r.location);
@@ -370,7 +371,8 @@ impl Index for SqliteIndex {
                     .push_bind(m.created.as_deref().and_then(|c| c.get(..10)).map(String::from))
                     .push_bind(m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()))
                     .push_bind(m.local_header.as_ref().and_then(|l| l.function_code.clone()))
-                    .push_bind(m.local_header.as_ref().and_then(|l| l.document_type.clone()));
+                    .push_bind(m.local_header.as_ref().and_then(|l| l.document_type.clone()))
+                    .push_bind(m.parent.map(|p| p.to_string()));
             });
             match qb.build().execute(&mut *tx).await {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -551,6 +553,14 @@ impl Index for SqliteIndex {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(location_from_row).collect()
+    }
+
+    async fn attachments(&self, parent: &RecordId) -> Result<Vec<(RecordId, Option<String>)>, IndexError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as("SELECT record_id, title FROM records WHERE parent_id = ? ORDER BY id")
+            .bind(parent.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(|(id, t)| Ok((RecordId(parse("records.record_id", &id)?), t))).collect()
     }
 
     async fn record_count(&self) -> Result<u64, IndexError> {

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use sha2::Digest;
 
-use super::batch;
+use super::batch::{self, InputFile};
+use crate::validate::findings::{Code, Finding};
 
 /// Digest algorithms arkisto can check.
 /// Feed `Some(chunk)`; `None` finishes and returns the hex digest.
@@ -51,7 +52,7 @@ fn digest_file(path: &Path, alg: &str) -> io::Result<Option<String>> {
 }
 
 /// Parse `Label: value` tag lines strictly (no whitespace before the colon).
-fn tags(text: &str, file: &str) -> Result<Vec<(String, String)>, String> {
+pub fn tags(text: &str, file: &str) -> Result<Vec<(String, String)>, String> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.starts_with([' ', '\t']) {
@@ -81,9 +82,15 @@ fn safe_rel(p: &str) -> bool {
     !p.is_empty() && !p.starts_with('/') && !p.contains('\\') && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
-/// Parse a manifest: path → digest. Duplicate paths and unsafe paths refuse the bag.
+/// Parse a manifest file: path → digest. Duplicate paths and unsafe paths refuse the bag.
 fn manifest(root: &Path, name: &str, payload: bool) -> Result<BTreeMap<String, String>, String> {
     let text = std::fs::read_to_string(root.join(name)).map_err(|e| format!("{name}: {e}"))?;
+    parse_manifest(&text, name, payload)
+}
+
+/// Parse manifest text (`<digest> <path>` lines) named `name`: path → digest. A path that
+/// leaves the bag (or, for a payload manifest, `data/`), or one listed twice, is an error.
+pub fn parse_manifest(text: &str, name: &str, payload: bool) -> Result<BTreeMap<String, String>, String> {
     let mut m = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -103,8 +110,28 @@ fn manifest(root: &Path, name: &str, payload: bool) -> Result<BTreeMap<String, S
     Ok(m)
 }
 
-/// Validate the bag at `root`; returns its payload paths (`data/…`), sorted.
-pub fn validate(root: &Path) -> Result<Vec<String>, String> {
+/// Validate the bag at `root`; returns its payload files (`data/…`), sorted. A bag whose
+/// structure is wrong is refused (`Err`). Where only the manifests and the payload disagree
+/// (a digest, a file listed or not, Payload-Oxum), `strict` refuses too; otherwise each file
+/// concerned carries a V020 finding (quarantined, with a copy kept) and every file whose
+/// digests match is still archived: the manifest proves those intact.
+pub fn validate(root: &Path, strict: bool) -> Result<Vec<InputFile>, String> {
+    let mut problems: BTreeMap<String, Finding> = BTreeMap::new();
+    let files = check(root, &mut problems)?;
+    if strict && let Some((path, f)) = problems.iter().next() {
+        return Err(format!("{path}: {}", f.message));
+    }
+    let mut out: Vec<InputFile> =
+        files.into_iter().map(|rel| InputFile { abs_path: root.join(&rel), problem: problems.remove(&rel), rel_path: rel }).collect();
+    out.extend(problems.into_iter().map(|(rel, f)| InputFile { abs_path: root.join(&rel), rel_path: rel, problem: Some(f) }));
+    out.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Ok(out)
+}
+
+fn check(root: &Path, problems: &mut BTreeMap<String, Finding>) -> Result<Vec<String>, String> {
+    let mut flag = |path: &str, msg: String| {
+        problems.entry(path.to_string()).or_insert_with(|| Finding::new(Code::V020, msg));
+    };
     let bagit_txt = std::fs::read_to_string(root.join("bagit.txt")).map_err(|e| format!("bagit.txt: {e}"))?;
     let declared = tags(&bagit_txt, "bagit.txt")?;
     let version = declared.iter().find(|(l, _)| l == "BagIt-Version").map(|(_, v)| v.as_str());
@@ -143,20 +170,20 @@ pub fn validate(root: &Path) -> Result<Vec<String>, String> {
     for name in &manifests {
         let alg = &name["manifest-".len()..name.len() - 4];
         let m = manifest(root, name, true)?;
-        if let Some(missing) = present.iter().find(|p| !m.contains_key(*p)) {
-            return Err(format!("{name} does not list payload file {missing:?}"));
+        for p in present.iter().filter(|p| !m.contains_key(*p)) {
+            flag(p, format!("not listed in {name}: its integrity in transit cannot be proven"));
         }
-        if let Some(extra) = m.keys().find(|p| !present.contains(*p)) {
-            return Err(format!("{name} lists {extra:?}, which is not in the payload"));
+        for p in m.keys().filter(|p| !present.contains(*p)) {
+            flag(p, format!("listed in {name} but not in the payload (lost in transit?)"));
         }
         if hasher(alg).is_none() {
             continue;
         }
         checked = true;
-        for (path, want) in &m {
+        for (path, want) in m.iter().filter(|(p, _)| present.contains(*p)) {
             let got = digest_file(&root.join(path), alg).map_err(|e| format!("{path}: {e}"))?;
             if got.as_deref() != Some(want.as_str()) {
-                return Err(format!("{path}: {alg} digest does not match {name}"));
+                flag(path, format!("{alg} digest does not match {name}: changed or damaged since the bag was made"));
             }
         }
     }
@@ -185,7 +212,7 @@ pub fn validate(root: &Path) -> Result<Vec<String>, String> {
             let (octets, count) = oxum.split_once('.').ok_or("bag-info.txt: Payload-Oxum is not `octets.count`")?;
             let total: u64 = payload.iter().map(|f| std::fs::metadata(&f.abs_path).map(|m| m.len()).unwrap_or(0)).sum();
             if octets.parse::<u64>().ok() != Some(total) || count.parse::<usize>().ok() != Some(payload.len()) {
-                return Err(format!("Payload-Oxum {oxum} does not match the payload ({total}.{})", payload.len()));
+                flag("bag-info.txt", format!("Payload-Oxum {oxum} does not match the payload ({total}.{})", payload.len()));
             }
         }
     }

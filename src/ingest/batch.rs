@@ -76,7 +76,11 @@ impl BatchError {
 
 /// Files at a batch folder's root that belong to the daemon, not to the batch
 /// (`READY`: the batch is complete; `ARCHIVED`: it was archived, with the run id).
-pub const CONTROL_FILES: [&str; 2] = ["READY", "ARCHIVED"];
+pub const CONTROL_FILES: [&str; 3] = ["READY", "ARCHIVED", PROFILE_FILE];
+
+/// A batch-root file naming the source profile to read the batch with (one line: a profile
+/// name or a path; or a whole profile in TOML), used when `ingest` is given no `--profile`.
+pub const PROFILE_FILE: &str = "PROFILE";
 
 /// Open a batch: one file, a BagIt bag (validated whole first), or a folder.
 pub fn open(path: &Path) -> Result<Batch, BatchError> {
@@ -88,8 +92,7 @@ pub fn open(path: &Path) -> Result<Batch, BatchError> {
         return Ok(Batch { files: vec![InputFile { rel_path: name, abs_path: root.clone(), problem: None }], root, kind: BatchKind::File });
     }
     if root.join("bagit.txt").is_file() {
-        let files = bagit::validate(&root).map_err(|reason| BatchError::RefusedBag { path: path.to_path_buf(), reason })?;
-        let files = files.into_iter().map(|rel| InputFile { abs_path: root.join(&rel), rel_path: rel, problem: None }).collect();
+        let files = bagit::validate(&root, false).map_err(|reason| BatchError::RefusedBag { path: path.to_path_buf(), reason })?;
         return Ok(Batch { root, kind: BatchKind::Bag, files });
     }
     let mut files = Vec::new();

@@ -19,6 +19,7 @@ mod worker;
 pub use commit::pack_lock_horizon;
 pub use pipeline::{IngestError, IngestOptions, run};
 pub use report::{Counts, FileOutcome, FileReport, RunReport};
+pub use worker::STREAM_ABOVE;
 
 use crate::ids::RecordId;
 

@@ -18,6 +18,7 @@ use crate::formats::xml::Limits;
 use crate::ids::RunId;
 use crate::index::{IndexError, RunFile, RunRow};
 use crate::ledger::{self, NewEvent};
+use crate::sources::{self, Profile, ProfileError, Unit};
 use crate::store::StoreError;
 use crate::validate;
 
@@ -34,6 +35,9 @@ pub struct IngestOptions {
     /// in flight are committed, and the run ends with [`IngestError::Interrupted`]; a later
     /// run of the same batch archives the rest and nothing twice.
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The source profile to read the batch with (None: a `PROFILE` file at the batch root
+    /// names one; without it every file is read as CDA).
+    pub profile: Option<Arc<Profile>>,
 }
 
 /// Why an ingest run could not complete. Records committed before the failure stay archived;
@@ -63,6 +67,9 @@ pub enum IngestError {
         /// Files in the batch.
         total: usize,
     },
+    /// The source profile cannot be used.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     /// A stored pack did not read back as written: it is not indexed.
     #[error("pack {key} did not read back as written ({why}); it was not indexed")]
     ReadBack {
@@ -95,7 +102,11 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
     let recovered = archive.recover().await?;
     let run_id = RunId::generate();
     let started_at = now();
-    let source = opts.source.clone().unwrap_or_else(|| default_source(path));
+    let profile = match &opts.profile {
+        Some(p) => Some(p.clone()),
+        None => batch_profile(archive, path)?,
+    };
+    let source = opts.source.clone().or_else(|| profile.as_ref().and_then(|p| p.source.clone())).unwrap_or_else(|| default_source(path));
     let mut row = RunRow {
         run_id,
         started_at: started_at.clone(),
@@ -151,7 +162,7 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
     let opts2 = opts.clone();
     let handle = Handle::current();
     let StageOutcome { files, counts, packs, dicts } =
-        tokio::task::spawn_blocking(move || process(&a, batch.files, &ctx, &opts2, handle, &progress))
+        tokio::task::spawn_blocking(move || process(&a, batch.files, profile, &ctx, &opts2, handle, &progress))
             .await
             .map_err(|e| IngestError::Io { what: "ingest worker".into(), source: std::io::Error::other(e.to_string()) })??;
     let status = if counts.quarantined > 0 { "completed-with-findings" } else { "completed" };
@@ -223,26 +234,69 @@ fn default_source(path: &Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "unknown".into())
 }
 
+/// The profile a batch names in its `PROFILE` control file, if any.
+fn batch_profile(archive: &Archive, path: &Path) -> Result<Option<Arc<Profile>>, IngestError> {
+    let f = path.join(batch::PROFILE_FILE);
+    if !f.is_file() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&f).map_err(io(format!("read {}", f.display())))?;
+    // One line names a profile; more is a whole profile in TOML (a self-describing batch).
+    let p = if text.trim().contains('\n') {
+        Profile::parse(&text, &f)?
+    } else {
+        sources::profile::resolve(text.trim(), &archive.config.data_dir)?
+    };
+    Ok(Some(Arc::new(p)))
+}
+
+type Units = Box<dyn Iterator<Item = Unit> + Send>;
+
 fn process(
     archive: &Archive,
     files: Vec<InputFile>,
+    profile: Option<Arc<Profile>>,
     ctx: &validate::Context,
     opts: &IngestOptions,
     handle: Handle,
-    progress: &super::heartbeat::RunProgress,
+    progress: &Arc<super::heartbeat::RunProgress>,
 ) -> Result<StageOutcome, IngestError> {
-    let total = files.len() as u64;
-    progress.total.store(total, std::sync::atomic::Ordering::Relaxed);
-    let inputs = files.len();
+    let limits = Limits { max_depth: archive.config.ingest.max_xml_depth, ..Limits::default() };
+    let max_size = archive.config.ingest.max_file_size_mib << 20;
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (units, producer): (Units, Option<std::thread::JoinHandle<()>>) = match profile.clone() {
+        None => {
+            let n = files.len() as u64;
+            progress.total.store(n, std::sync::atomic::Ordering::Relaxed);
+            sent.store(n, std::sync::atomic::Ordering::Relaxed);
+            (Box::new(files.into_iter().map(Unit::File)), None)
+        }
+        Some(p) => {
+            // The producer reads export files on its own thread; a bounded channel keeps
+            // memory flat (it waits while the workers are behind).
+            let (tx, rx) = sync_channel::<Unit>(1024);
+            let sink = sources::Sink::new(tx, sent.clone(), opts.cancel.clone());
+            let progress = progress.clone();
+            let t = std::thread::Builder::new()
+                .name("arkisto-reader".into())
+                .spawn(move || {
+                    sources::produce(&p, files, &sink, limits, max_size);
+                    progress.total.store(sink.sent.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
+                })
+                .map_err(io("start reader thread"))?;
+            (Box::new(rx.into_iter()), Some(t))
+        }
+    };
     let workers = archive.config.workers().max(1);
-    let jobs = Arc::new(Mutex::new(files.into_iter()));
+    let jobs = Arc::new(Mutex::new(units));
     let (tx, rx) = sync_channel::<Vec<Work>>(workers * 2);
     let trainer = Trainer::start(archive, &handle, &ctx.source)?;
     let cfg = WorkerConfig {
         ctx: ctx.clone(),
-        limits: Limits { max_depth: archive.config.ingest.max_xml_depth, ..Limits::default() },
+        limits,
         level: archive.config.pack.compression_level,
-        max_size: archive.config.ingest.max_file_size_mib << 20,
+        max_size,
+        rules: profile.as_deref().map(|p| Arc::new(sources::rules(p))),
         max_dict_record: trainer.max_record(),
         dict: trainer.slot.clone(),
     };
@@ -250,12 +304,14 @@ fn process(
     for n in 0..workers {
         let (jobs, tx, cfg, index, handle) = (jobs.clone(), tx.clone(), cfg.clone(), archive.index.clone(), handle.clone());
         let cancel = opts.cancel.clone();
+        let tmp = archive.config.tmp_dir();
         let t = std::thread::Builder::new().name(format!("arkisto-worker-{n}")).spawn(move || {
+            crate::pack::set_frame_tmp_dir(&tmp);
             loop {
                 if cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
                     break;
                 }
-                let chunk: Vec<InputFile> = match jobs.lock() {
+                let chunk: Vec<Unit> = match jobs.lock() {
                     Ok(mut j) => j.by_ref().take(CHUNK).collect(),
                     Err(_) => break,
                 };
@@ -271,7 +327,7 @@ fn process(
     }
     drop(tx);
     let bar = if opts.progress {
-        let b = indicatif::ProgressBar::new(total);
+        let b = indicatif::ProgressBar::new(progress.total.load(std::sync::atomic::Ordering::Relaxed));
         b.set_style(
             indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files, eta {eta}  {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -292,27 +348,38 @@ fn process(
             bar.inc(1);
             progress.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        if producer.is_some() {
+            // The total grows while the reader finds records.
+            let n = sent.load(std::sync::atomic::Ordering::Relaxed);
+            bar.set_length(n);
+            progress.total.store(n, std::sync::atomic::Ordering::Relaxed);
+        }
         bar.set_message(format!("{} quarantined", stage.quarantined()));
     }
     drop(rx);
     for t in threads {
         let _ = t.join();
     }
+    if let Some(t) = producer {
+        let _ = t.join();
+    }
+    let inputs = sent.load(std::sync::atomic::Ordering::Relaxed) as usize;
     let finished = stage.finish();
     bar.finish_and_clear();
     result?;
     let out = finished?;
-    if opts.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) && out.files.len() < inputs {
-        return Err(IngestError::Interrupted { done: out.files.len(), total: inputs });
+    // Records decoded from inside a document have report lines of their own, beyond the inputs.
+    let outcomes = out.files.iter().filter(|f| !super::report::is_embedded(&f.path)).count();
+    if opts.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) && outcomes < inputs {
+        return Err(IngestError::Interrupted { done: outcomes, total: inputs });
     }
     // Every input file must be accounted for; anything else is a bug, not a result.
-    if out.files.len() != inputs {
+    if outcomes != inputs {
         return Err(IngestError::Io {
             what: "run report".into(),
             source: std::io::Error::other(format!(
                 "{} input files but {} outcomes; committed packs stay archived, re-run",
-                inputs,
-                out.files.len()
+                inputs, outcomes
             )),
         });
     }

@@ -5,6 +5,15 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{PackId, RecordId, RunId};
 use crate::validate::findings::Finding;
 
+/// Suffix of the report path of a document's embedded body (a CDA `nonXMLBody`), archived
+/// as a record of its own.
+pub const EMBEDDED_SUFFIX: &str = "#nonXMLBody";
+
+/// Whether a report path is an embedded body's (not an input of its own).
+pub fn is_embedded(path: &str) -> bool {
+    path.ends_with(EMBEDDED_SUFFIX)
+}
+
 /// What became of one input file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -15,6 +24,9 @@ pub enum FileOutcome {
     Duplicate,
     /// Not archived; kept under the quarantine directory with its findings.
     Quarantined,
+    /// An export file read through: each of its records (and their attachments) has a
+    /// line of its own (`file#record=N`, `file#line=N`).
+    Split,
 }
 
 impl FileOutcome {
@@ -24,6 +36,7 @@ impl FileOutcome {
             FileOutcome::Archived => "archived",
             FileOutcome::Duplicate => "duplicate",
             FileOutcome::Quarantined => "quarantined",
+            FileOutcome::Split => "split",
         }
     }
 }
@@ -54,6 +67,16 @@ pub struct Counts {
     pub duplicate: u64,
     /// Quarantined.
     pub quarantined: u64,
+    /// Export files split into records (vendor XML files, CSV tables).
+    #[serde(default)]
+    pub split: u64,
+    /// Records read out of those export files.
+    #[serde(default)]
+    pub records_read: u64,
+    /// Embedded bodies (CDA `nonXMLBody`) decoded and archived as records of their own,
+    /// linked to their document (not in `archived`, which counts inputs).
+    #[serde(default)]
+    pub embedded: u64,
     /// Original bytes archived.
     pub bytes_archived: u64,
     /// Stored (compressed) bytes written.

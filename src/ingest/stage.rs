@@ -108,7 +108,13 @@ impl PackStage {
                 self.duplicate(path, id);
                 Ok(())
             }
-            Work::Quarantine { path, abs, id, findings } => self.quarantine(path, abs.as_deref(), id, findings),
+            Work::Quarantine { path, abs, bytes, id, findings } => self.quarantine(path, abs.as_deref(), bytes, id, findings),
+            Work::Split { path, records } => {
+                self.counts.split += 1;
+                self.counts.records_read += records;
+                self.files.push(FileReport { path, outcome: FileOutcome::Split, record_id: None, findings: vec![] });
+                Ok(())
+            }
             Work::Ready { path, rec } => {
                 for (p, r) in self.trainer.take(&self.archive, &self.handle, path, *rec)? {
                     self.add(p, r)?;
@@ -144,7 +150,8 @@ impl PackStage {
         r?;
         text?;
         let Committed { files, packs, bytes_archived, bytes_stored } = committed?;
-        self.counts.archived = files.len() as u64;
+        self.counts.embedded = files.iter().filter(|f| super::report::is_embedded(&f.path)).count() as u64;
+        self.counts.archived = files.len() as u64 - self.counts.embedded;
         self.counts.bytes_archived = bytes_archived;
         self.counts.bytes_stored = bytes_stored;
         let mut all = self.files;
@@ -156,22 +163,40 @@ impl PackStage {
     }
 
     fn duplicate(&mut self, path: String, id: RecordId) {
+        if super::report::is_embedded(&path) {
+            // Archived with its document earlier; the document's line says so.
+            return;
+        }
         self.counts.duplicate += 1;
         self.files.push(FileReport { path, outcome: FileOutcome::Duplicate, record_id: Some(id), findings: vec![] });
     }
 
-    fn quarantine(&mut self, path: String, abs: Option<&Path>, id: Option<RecordId>, findings: Vec<Finding>) -> Result<(), IngestError> {
+    fn quarantine(
+        &mut self,
+        path: String,
+        abs: Option<&Path>,
+        bytes: Option<Vec<u8>>,
+        id: Option<RecordId>,
+        findings: Vec<Finding>,
+    ) -> Result<(), IngestError> {
         let files_dir = self.quarantine.join("files");
         let find_dir = self.quarantine.join("findings");
         let json =
             serde_json::to_vec_pretty(&serde_json::json!({ "path": path, "record_id": id, "findings": findings })).unwrap_or_default();
-        let fpath = find_dir.join(format!("{path}.json"));
+        // Report paths can carry what an export wrote (a hostile reference): never let them
+        // lead out of the quarantine folder.
+        let safe = quarantine_name(&path);
+        let fpath = find_dir.join(format!("{safe}.json"));
         fs::create_dir_all(fpath.parent().unwrap_or(&find_dir)).map_err(io("create quarantine folder"))?;
         fs::write(&fpath, json).map_err(io(format!("write {}", fpath.display())))?;
         if let Some(src) = abs {
-            let dst = files_dir.join(&path);
+            let dst = files_dir.join(&safe);
             fs::create_dir_all(dst.parent().unwrap_or(&files_dir)).map_err(io("create quarantine folder"))?;
             fs::copy(src, &dst).map_err(io(format!("copy {path} to quarantine")))?;
+        } else if let Some(b) = bytes {
+            let dst = files_dir.join(&safe);
+            fs::create_dir_all(dst.parent().unwrap_or(&files_dir)).map_err(io("create quarantine folder"))?;
+            fs::write(&dst, b).map_err(io(format!("write {path} to quarantine")))?;
         }
         self.counts.quarantined += 1;
         self.files.push(FileReport { path, outcome: FileOutcome::Quarantined, record_id: id, findings });
@@ -255,5 +280,28 @@ impl PackStage {
             return Err(self.committer.stopped_error());
         }
         Ok(())
+    }
+}
+
+/// A relative path under the quarantine folder for a report path: no `..`, no absolute part,
+/// only plain characters.
+fn quarantine_name(path: &str) -> String {
+    let parts: Vec<String> = path
+        .split(['/', '\\'])
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        .map(|s| s.chars().map(|c| if c.is_control() { '_' } else { c }).collect())
+        .collect();
+    if parts.is_empty() { "_".into() } else { parts.join("/") }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quarantine_names_stay_inside() {
+        assert_eq!(super::quarantine_name("../../etc/passwd (attachment of x)"), "etc/passwd (attachment of x)");
+        assert_eq!(super::quarantine_name("a\\..\\b\nc"), "a/b_c");
+        assert_eq!(super::quarantine_name("/abs/a.pdf"), "abs/a.pdf");
+        assert_eq!(super::quarantine_name(".."), "_");
+        assert_eq!(super::quarantine_name("rows.csv#line=3"), "rows.csv#line=3");
     }
 }

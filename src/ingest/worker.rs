@@ -15,6 +15,7 @@ use crate::formats::{cda, xml::Limits};
 use crate::ids::RecordId;
 use crate::index::Index;
 use crate::pack::{self, CompressedRecord};
+use crate::sources::{AttachmentRef, Part, Unit, sniff};
 use crate::validate::{
     self, ValidatedRecord,
     findings::{Code, Finding},
@@ -29,8 +30,11 @@ pub enum Work {
     Ready { path: String, rec: Box<CompressedRecord> },
     /// The same bytes are already archived.
     Duplicate { path: String, id: RecordId },
-    /// Not archivable; `abs` is the file to keep in quarantine (when it may be read).
-    Quarantine { path: String, abs: Option<PathBuf>, id: Option<RecordId>, findings: Vec<Finding> },
+    /// Not archivable; `abs` is the file to keep in quarantine (when it may be read), or
+    /// `bytes` (a record cut out of an export file).
+    Quarantine { path: String, abs: Option<PathBuf>, bytes: Option<Vec<u8>>, id: Option<RecordId>, findings: Vec<Finding> },
+    /// An export file read through; its records have outcomes of their own.
+    Split { path: String, records: u64 },
     /// The run cannot go on.
     Fatal(IngestError),
 }
@@ -46,31 +50,39 @@ pub struct WorkerConfig {
     pub max_dict_record: u64,
     /// The current dictionary, and whether originals are wanted for training.
     pub dict: std::sync::Arc<super::dicts::DictSlot>,
+    /// How a profile's mapped values are read (None without a profile).
+    pub rules: Option<std::sync::Arc<validate::mapped::Rules>>,
 }
 
 enum Step {
     Done(Work),
     Validated { path: String, rec: Box<ValidatedRecord> },
-    Refused { path: String, abs: PathBuf, id: RecordId, findings: Vec<Finding> },
+    Refused { path: String, abs: Option<PathBuf>, bytes: Option<Vec<u8>>, id: RecordId, findings: Vec<Finding> },
 }
 
 /// Process a chunk of inputs.
-pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Index, handle: &Handle) -> Vec<Work> {
-    let steps: Vec<Step> = files
+pub fn process_chunk(units: Vec<Unit>, cfg: &WorkerConfig, index: &dyn Index, handle: &Handle) -> Vec<Work> {
+    let steps: Vec<Step> = units
         .into_iter()
-        .map(|f| {
+        .flat_map(|u| {
             // A bug must never lose a file: a panic while reading one quarantines it instead.
-            let (path, abs) = (f.rel_path.clone(), f.abs_path.clone());
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| first_steps(f, cfg))).unwrap_or_else(|_| {
-                Step::Done(Work::Quarantine {
+            let (path, abs) = match &u {
+                Unit::File(f) => (f.rel_path.clone(), Some(f.abs_path.clone())),
+                Unit::Part(p) => (p.path.clone(), None),
+                Unit::Attachment(a) => (a.path.clone(), Some(a.abs.clone())),
+                Unit::Problem { path, .. } | Unit::Split { path, .. } => (path.clone(), None),
+            };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unit_steps(u, cfg))).unwrap_or_else(|_| {
+                vec![Step::Done(Work::Quarantine {
                     path,
-                    abs: Some(abs),
+                    abs,
+                    bytes: None,
                     id: None,
                     findings: vec![Finding::new(
                         Code::V013,
                         "arkisto failed while reading this file (an internal error; please report it); the file is kept here",
                     )],
-                })
+                })]
             })
         })
         .collect();
@@ -96,10 +108,10 @@ pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Inde
         .into_iter()
         .map(|s| match s {
             Step::Done(w) => w,
-            Step::Refused { path, abs, id, findings } => match lookups.next() {
+            Step::Refused { path, abs, bytes, id, findings } => match lookups.next() {
                 // Bytes archived earlier stay duplicates even if today's rules refuse them.
                 Some(l) if l.exists => Work::Duplicate { path, id },
-                _ => Work::Quarantine { path, abs: Some(abs), id: Some(id), findings },
+                _ => Work::Quarantine { path, abs, bytes, id: Some(id), findings },
             },
             Step::Validated { path, mut rec } => {
                 let id = rec.meta().record_id;
@@ -114,7 +126,7 @@ pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Inde
                     ));
                 }
                 let dict = cfg.dict.current();
-                let keep = cfg.dict.sampling() && pack::dict_eligible(rec.bytes(), cfg.max_dict_record);
+                let keep = rec.source().is_none() && cfg.dict.sampling() && pack::dict_eligible(rec.bytes(), cfg.max_dict_record);
                 match pack::compress(*rec, cfg.level, dict.as_deref(), cfg.max_dict_record, keep) {
                     Ok(rec) => Work::Ready { path, rec: Box::new(rec) },
                     Err(e) => Work::Fatal(IngestError::Io { what: format!("compress {path}"), source: e }),
@@ -124,12 +136,194 @@ pub fn process_chunk(files: Vec<InputFile>, cfg: &WorkerConfig, index: &dyn Inde
         .collect()
 }
 
-fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Step {
+fn unit_steps(u: Unit, cfg: &WorkerConfig) -> Vec<Step> {
+    match u {
+        Unit::File(f) => first_steps(f, cfg),
+        Unit::Problem { path, abs, bytes, findings } => vec![Step::Done(Work::Quarantine { path, abs, bytes, id: None, findings })],
+        Unit::Split { path, records } => vec![Step::Done(Work::Split { path, records })],
+        Unit::Part(p) => vec![part_steps(p, cfg)],
+        Unit::Attachment(a) => vec![attachment_steps(a, cfg)],
+    }
+}
+
+/// Sniff decoded or attached bytes against a declared type: the media type to record and
+/// the findings (V015 type differs, V016 incomplete).
+fn judge_type(bytes: &[u8], declared: Option<&str>) -> (String, Vec<Finding>) {
+    let kind = sniff::sniff(&bytes[..bytes.len().min(8192)]);
+    let incomplete =
+        kind.and_then(|k| sniff::check_complete(k, bytes, &bytes[bytes.len().saturating_sub(65536)..], bytes.len() as u64).err());
+    type_findings(declared, kind, incomplete)
+}
+
+/// The media type to record for a sniffed kind, and the findings: V015 when the content is not
+/// the declared type, V016 when it looks incomplete.
+fn type_findings(declared: Option<&str>, kind: Option<sniff::Kind>, incomplete: Option<String>) -> (String, Vec<Finding>) {
+    let mut findings = Vec::new();
+    match (declared.and_then(sniff::Kind::from_declared), kind) {
+        (Some(d), Some(k)) if d != k && !(d == sniff::Kind::Text && k == sniff::Kind::Xml) => findings.push(Finding::new(
+            Code::V015,
+            format!("declared {:?} ({}) but the content is {}", declared.unwrap_or(""), d.media_type(), k.media_type()),
+        )),
+        (Some(d), None) => {
+            findings.push(Finding::new(Code::V015, format!("declared {} but the content is of no known type", d.media_type())))
+        }
+        _ => {}
+    }
+    findings.extend(incomplete.map(|why| Finding::new(Code::V016, why)));
+    (kind.map(|k| k.media_type()).unwrap_or("application/octet-stream").to_string(), findings)
+}
+
+/// A CDA document's embedded `nonXMLBody` (base64), decoded into a record of its own.
+fn embedded_body(parent: &mut ValidatedRecord, path: &str, b64: &str, declared: Option<&str>) -> Option<Step> {
+    use base64::Engine;
+    match base64::engine::general_purpose::STANDARD.decode(b64) {
+        Ok(bytes) if !bytes.is_empty() => {
+            let (media_type, findings) = judge_type(&bytes, declared);
+            let child_path = format!("{path}{}", super::report::EMBEDDED_SUFFIX);
+            let child = parent.attachment(child_path.clone(), bytes, media_type, findings);
+            Some(Step::Validated { path: child_path, rec: Box::new(child) })
+        }
+        Ok(_) => None,
+        Err(e) => {
+            parent.flag(Finding::new(Code::V016, format!("embedded nonXMLBody is not valid base64 ({e}); kept only inside the document")));
+            None
+        }
+    }
+}
+
+fn rules(cfg: &WorkerConfig) -> validate::mapped::Rules {
+    cfg.rules.as_deref().cloned().unwrap_or_default()
+}
+
+fn mapped_step(m: validate::mapped::MappedInput, cfg: &WorkerConfig) -> Step {
+    let (path, id) = (m.input.rel_path.clone(), m.input.record_id);
+    match validate::mapped::validate(m, &rules(cfg), &cfg.ctx) {
+        Ok(v) => Step::Validated { path, rec: Box::new(v) },
+        Err((findings, bytes)) => Step::Refused { path, abs: None, bytes: Some(bytes), id, findings },
+    }
+}
+
+fn part_steps(p: Part, cfg: &WorkerConfig) -> Step {
+    let record_id = RecordId(Sha256::of(&p.bytes));
+    let input = IngestedRecord { rel_path: p.path, bytes: p.bytes, record_id };
+    let m = validate::mapped::MappedInput {
+        input,
+        format: p.format,
+        media_type: p.media_type,
+        fields: p.fields,
+        parent: None,
+        findings: p.findings,
+        narrative: p.text,
+    };
+    mapped_step(m, cfg)
+}
+
+fn attachment_steps(a: AttachmentRef, cfg: &WorkerConfig) -> Step {
+    let path = a.path;
+    let quarantine = |abs: Option<PathBuf>, f: Finding| {
+        Step::Done(Work::Quarantine { path: path.clone(), abs, bytes: None, id: None, findings: vec![f] })
+    };
+    let (kind, incomplete, size) = match sniff::sniff_file(&a.abs) {
+        Ok(s) => s,
+        Err(e) => return quarantine(None, Finding::new(Code::V013, format!("cannot read attachment: {}", e.kind()))),
+    };
+    if size == 0 {
+        return quarantine(Some(a.abs), Finding::new(Code::V009, format!("zero-byte attachment (referred to by record {})", a.parent)));
+    }
+    if size > cfg.max_size {
+        let f = Finding::new(Code::V012, format!("{size} bytes is over the {}-byte limit (ingest.max_file_size_mib)", cfg.max_size));
+        return quarantine(Some(a.abs), f);
+    }
+    let declared = a.declared.clone().or_else(|| path.rsplit('/').next().filter(|n| n.contains('.')).map(String::from));
+    if size > STREAM_ABOVE {
+        return large_attachment(path, (a.abs, a.parent, a.fields), kind, incomplete, size, declared, cfg);
+    }
+    let bytes = match fs::read(&a.abs) {
+        Ok(b) => b,
+        Err(e) => return quarantine(None, Finding::new(Code::V013, format!("cannot read attachment: {}", e.kind()))),
+    };
+    let (media_type, findings) = judge_type(&bytes, declared.as_deref());
+    let narrative = match kind {
+        Some(sniff::Kind::Text) => {
+            let t = String::from_utf8_lossy(&bytes[..bytes.len().min(crate::formats::cda::MAX_NARRATIVE)]);
+            t.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+        _ => String::new(),
+    };
+    let mut fields = a.fields;
+    fields.document_id = None;
+    fields.title = path.rsplit('/').next().map(String::from);
+    let record_id = RecordId(Sha256::of(&bytes));
+    let input = IngestedRecord { rel_path: path.clone(), bytes, record_id };
+    mapped_step(
+        validate::mapped::MappedInput { input, format: "attachment", media_type, fields, parent: Some(a.parent), findings, narrative },
+        cfg,
+    )
+}
+
+/// Attachments larger than this are never held in memory: hashed in one pass, compressed
+/// into the pack from the file in another.
+pub const STREAM_ABOVE: u64 = 32 << 20;
+
+fn large_attachment(
+    path: String,
+    (abs, parent, fields): (PathBuf, RecordId, validate::mapped::Mapped),
+    kind: Option<sniff::Kind>,
+    incomplete: Option<String>,
+    size: u64,
+    declared: Option<String>,
+    cfg: &WorkerConfig,
+) -> Step {
+    let hashed = (|| -> std::io::Result<(crate::digest::Sha256, u64)> {
+        let mut r = crate::digest::HashingReader::new(fs::File::open(&abs)?);
+        std::io::copy(&mut r, &mut std::io::sink())?;
+        Ok(r.finish())
+    })();
+    let record_id = match hashed {
+        Ok((sha, n)) if n == size => RecordId(sha),
+        Ok((_, n)) => {
+            let f = Finding::new(Code::V013, format!("attachment changed while being read ({n} bytes, then {size})"));
+            return Step::Done(Work::Quarantine { path, abs: None, bytes: None, id: None, findings: vec![f] });
+        }
+        Err(e) => {
+            let f = Finding::new(Code::V013, format!("cannot read attachment: {}", e.kind()));
+            return Step::Done(Work::Quarantine { path, abs: None, bytes: None, id: None, findings: vec![f] });
+        }
+    };
+    let (media_type, findings) = type_findings(declared.as_deref(), kind, incomplete);
+    let mut fields = fields;
+    fields.document_id = None;
+    fields.title = path.rsplit('/').next().map(String::from);
+    let input = IngestedRecord { rel_path: path.clone(), bytes: Vec::new(), record_id };
+    let m = validate::mapped::MappedInput {
+        input,
+        format: "attachment",
+        media_type,
+        fields,
+        parent: Some(parent),
+        findings,
+        narrative: String::new(),
+    };
+    match mapped_step(m, cfg) {
+        Step::Validated { path, mut rec } => {
+            rec.stream_from(abs, size);
+            Step::Validated { path, rec }
+        }
+        Step::Refused { path, id, findings, .. } => Step::Refused { path, abs: Some(abs), bytes: None, id, findings },
+        other => other,
+    }
+}
+
+fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Vec<Step> {
     let path = file.rel_path;
-    let quarantine =
-        |abs: Option<PathBuf>, f: Finding| Step::Done(Work::Quarantine { path: path.clone(), abs, id: None, findings: vec![f] });
+    let quarantine = |abs: Option<PathBuf>, f: Finding| {
+        vec![Step::Done(Work::Quarantine { path: path.clone(), abs, bytes: None, id: None, findings: vec![f] })]
+    };
     if let Some(p) = file.problem {
-        return quarantine(None, p);
+        // A file whose manifest entry disagrees is kept (it is what arrived); anything else
+        // with a problem (a link out of the batch, a device) is never read.
+        let keep = (p.code == Code::V020 && file.abs_path.symlink_metadata().is_ok_and(|m| m.is_file())).then_some(file.abs_path);
+        return quarantine(keep, p);
     }
     let size = match fs::metadata(&file.abs_path) {
         Ok(m) => m.len(),
@@ -147,11 +341,21 @@ fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Step {
     let doc = match cda::read(&bytes, cfg.limits) {
         Ok(d) => d,
         Err(f) => {
-            return Step::Refused { path, abs: file.abs_path, id, findings: vec![f] };
+            return vec![Step::Refused { path, abs: Some(file.abs_path), bytes: None, id, findings: vec![f] }];
         }
     };
+    let mut doc = doc;
+    let embedded = doc.embedded.take().filter(|_| {
+        doc.header.non_xml_body.as_ref().and_then(|b| b.representation.as_deref()).is_some_and(|r| r.eq_ignore_ascii_case("B64"))
+    });
+    let declared = doc.header.non_xml_body.as_ref().and_then(|b| b.media_type.clone());
     match validate::validate(IngestedRecord { rel_path: path.clone(), bytes, record_id: id }, doc, &cfg.ctx) {
-        Ok(v) => Step::Validated { path, rec: Box::new(v) },
-        Err(findings) => Step::Refused { path, abs: file.abs_path, id, findings },
+        Ok(mut v) => {
+            let child = embedded.and_then(|b64| embedded_body(&mut v, &path, &b64, declared.as_deref()));
+            let mut steps = vec![Step::Validated { path, rec: Box::new(v) }];
+            steps.extend(child);
+            steps
+        }
+        Err(findings) => vec![Step::Refused { path, abs: Some(file.abs_path), bytes: None, id, findings }],
     }
 }

@@ -9,7 +9,7 @@ mod reader;
 mod writer;
 
 pub use reader::{PackError, decode_footer, decode_meta, decode_table, decompress_frame, decompress_frame_to};
-pub use writer::{CompressedRecord, FinishedPack, PackWriter, compress, compress_record, dict_eligible};
+pub use writer::{CompressedRecord, FinishedPack, PackWriter, compress, compress_file, compress_record, dict_eligible, set_frame_tmp_dir};
 
 #[cfg(test)]
 mod tests {
@@ -53,6 +53,7 @@ mod tests {
             },
             findings: vec![],
             local_header: None,
+            parent: None,
         }
     }
 
@@ -69,9 +70,9 @@ mod tests {
             let mut expect = Vec::new();
             for (bytes, title) in &records {
                 let (frame, stored_sha256, dict_id) = compress_record(bytes, level, None, u64::MAX).unwrap();
-                let rec = CompressedRecord { meta: meta(bytes, title.clone()), frame, stored_sha256, dict_id, narrative: String::new(), original: None };
+                let rec = CompressedRecord { meta: meta(bytes, title.clone()), frame, stored_sha256, dict_id, narrative: String::new(), original: None, frame_file: None };
                 let (loc, _) = w.append(&rec).unwrap();
-                expect.push((bytes.clone(), rec.meta, loc));
+                expect.push((bytes.clone(), rec.meta.clone(), loc));
             }
             let done = w.finish().unwrap();
             let pack = std::fs::read(&done.path).unwrap();
@@ -89,6 +90,30 @@ mod tests {
             // Plain zstd sees only the records' bytes, back to back.
             let all: Vec<u8> = expect.iter().flat_map(|(b, _, _)| b.clone()).collect();
             prop_assert_eq!(zstd::stream::decode_all(&pack[..]).unwrap(), all);
+        }
+
+        /// A streamed frame (large records, compressed from their file) is a frame like any
+        /// other: it decodes to the file's bytes, its digest is the digest of its bytes, and a
+        /// pack holding it reads back the same.
+        #[test]
+        fn streamed_frames_equal_in_memory_frames(bytes in proptest::collection::vec(any::<u8>(), 0..200_000), level in 1i32..4) {
+            let dir = tempfile::tempdir().unwrap();
+            let src = dir.path().join("src");
+            std::fs::write(&src, &bytes).unwrap();
+            let (path, len, sha) = compress_file(&src, dir.path(), level).unwrap();
+            let frame = std::fs::read(&path).unwrap();
+            prop_assert_eq!(frame.len() as u64, len);
+            prop_assert_eq!(Sha256::of(&frame), sha);
+            prop_assert_eq!(zstd::stream::decode_all(&frame[..]).unwrap(), bytes.clone());
+            let mut w = PackWriter::create(dir.path(), PackId::generate(), "2026-01-01T00:00:00Z".into()).unwrap();
+            let rec = CompressedRecord { meta: meta(&bytes, "big".into()), frame: vec![], stored_sha256: sha, dict_id: 0, narrative: String::new(), original: None, frame_file: Some((path.clone(), len)) };
+            let (loc, _) = w.append(&rec).unwrap();
+            drop(rec);
+            prop_assert!(!path.exists(), "the temp frame is removed once packed");
+            let done = w.finish().unwrap();
+            let pack = std::fs::read(&done.path).unwrap();
+            let df = &pack[loc.data_offset as usize..(loc.data_offset + loc.data_len) as usize];
+            prop_assert_eq!(decompress_frame(df, &loc, None).unwrap(), bytes);
         }
     }
 }

@@ -27,6 +27,17 @@ pub struct CompressedRecord {
     pub(crate) narrative: String,
     /// The original bytes, kept only while a dictionary is being trained from them.
     pub(crate) original: Option<Vec<u8>>,
+    /// A large record's frame, in a temp file (`frame` is then empty): copied into the pack
+    /// and deleted, so that no large record is ever held in memory.
+    pub(crate) frame_file: Option<(PathBuf, u64)>,
+}
+
+impl Drop for CompressedRecord {
+    fn drop(&mut self) {
+        if let Some((p, _)) = self.frame_file.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 impl CompressedRecord {
@@ -50,9 +61,66 @@ pub fn compress(
     max_record: u64,
     keep_original: bool,
 ) -> io::Result<CompressedRecord> {
+    if let Some(src) = v.source().map(Path::to_path_buf) {
+        let tmp = src_tmp_dir();
+        let (path, len, stored_sha256) = compress_file(&src, &tmp, level)?;
+        let (meta, _, narrative) = v.into_parts();
+        return Ok(CompressedRecord {
+            meta,
+            frame: Vec::new(),
+            stored_sha256,
+            dict_id: 0,
+            narrative,
+            original: None,
+            frame_file: Some((path, len)),
+        });
+    }
     let (frame, stored_sha256, dict_id) = compress_record(v.bytes(), level, dict, max_record)?;
     let (meta, bytes, narrative) = v.into_parts();
-    Ok(CompressedRecord { meta, frame, stored_sha256, dict_id, narrative, original: keep_original.then_some(bytes) })
+    Ok(CompressedRecord { meta, frame, stored_sha256, dict_id, narrative, original: keep_original.then_some(bytes), frame_file: None })
+}
+
+thread_local! {
+    static FRAME_TMP: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Where streamed frames are written (the archive's temp folder; set by the ingest workers).
+pub fn set_frame_tmp_dir(dir: &Path) {
+    FRAME_TMP.with(|c| *c.borrow_mut() = Some(dir.to_path_buf()));
+}
+
+fn src_tmp_dir() -> PathBuf {
+    FRAME_TMP.with(|c| c.borrow().clone()).unwrap_or_else(std::env::temp_dir)
+}
+
+/// Compress a file into one zstd frame in a temp file under `tmp`, streaming (content size
+/// and checksum on, like [`compress_record`]); returns the frame file, its length and digest.
+pub fn compress_file(src: &Path, tmp: &Path, level: i32) -> io::Result<(PathBuf, u64, Sha256)> {
+    use std::io::Read;
+    let mut input = File::open(src)?;
+    let size = input.metadata()?.len();
+    let mut head = vec![0u8; 8192.min(size as usize)];
+    input.read_exact(&mut head)?;
+    let level = if crate::dict::looks_compressed(&head) { -5 } else { level };
+    let path = tmp.join(format!("frame-{}.zst.tmp", crate::ids::PackId::generate()));
+    let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, File::create(&path)?));
+    let mut enc = zstd::stream::write::Encoder::new(out, level)?;
+    enc.include_checksum(true)?;
+    enc.include_contentsize(true)?;
+    enc.set_pledged_src_size(Some(size))?;
+    enc.write_all(&head)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        enc.write_all(&buf[..n])?;
+    }
+    let out = enc.finish()?;
+    let (w, sha, len) = out.finish();
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok((path, len, sha))
 }
 
 /// Whether a record of these bytes may use a dictionary.
@@ -147,14 +215,26 @@ impl PackWriter {
         let meta_offset = self.out.written();
         self.out.write_all(&meta_frame)?;
         let data_offset = self.out.written();
-        self.out.write_all(&rec.frame)?;
+        let data_len = match &rec.frame_file {
+            Some((p, len)) => {
+                let copied = io::copy(&mut File::open(p)?, &mut self.out)?;
+                if copied != *len {
+                    return Err(io::Error::other(format!("frame file {} changed: {copied} bytes, expected {len}", p.display())));
+                }
+                copied
+            }
+            None => {
+                self.out.write_all(&rec.frame)?;
+                rec.frame.len() as u64
+            }
+        };
         let loc = RecordLocation {
             record_id: rec.meta.record_id,
             meta_offset,
             meta_len: meta_frame.len() as u64,
             meta_sha256: Sha256::of(&meta_frame),
             data_offset,
-            data_len: rec.frame.len() as u64,
+            data_len,
             stored_sha256: rec.stored_sha256,
             original_size: rec.meta.original_size,
             dict_id: rec.dict_id,

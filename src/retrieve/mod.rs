@@ -87,6 +87,18 @@ pub struct Record {
     /// Where it is.
     #[serde(flatten)]
     pub at: Located,
+    /// Records attached to this one (filled by [`show`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Link>,
+}
+
+/// A linked record.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Link {
+    /// Its id.
+    pub record_id: RecordId,
+    /// Its title (an attachment's file name).
+    pub title: Option<String>,
 }
 
 /// Load a record's metadata from its pack (checked against the metadata digest).
@@ -95,7 +107,7 @@ pub async fn load(archive: &Archive, rid: RecordId) -> Result<Record, RetrieveEr
     let key = ObjectKey::new(at.pack_key.clone())?;
     let frame = archive.store.get_range(&key, at.location.meta_offset, at.location.meta_len).await?;
     let meta = pack::decode_meta(&frame, &at.location).map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
-    Ok(Record { meta, at })
+    Ok(Record { meta, at, attachments: vec![] })
 }
 
 /// Resolve a user-given id (full digest, 8+ character digest prefix, or document id).
@@ -137,7 +149,8 @@ async fn log(archive: &Archive, access: &Access, event_type: &str, object: Strin
 /// A record's metadata, logged as an access.
 pub async fn show(archive: &Archive, id: &str, access: &Access) -> Result<Record, RetrieveError> {
     let rid = resolve(archive, id).await?;
-    let rec = load(archive, rid).await?;
+    let mut rec = load(archive, rid).await?;
+    rec.attachments = archive.index.attachments(&rid).await?.into_iter().map(|(record_id, title)| Link { record_id, title }).collect();
     log(archive, access, ledger::ACCESS, rid.to_string(), serde_json::json!({ "action": "show", "subject": rec.meta.subject })).await?;
     Ok(rec)
 }

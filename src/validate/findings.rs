@@ -48,6 +48,19 @@ pub enum Code {
     V013,
     /// Not an XML document: no format of this batch recognises the file.
     V014,
+    /// An attachment's content (magic bytes) is not the type the export declares.
+    V015,
+    /// An attachment is unreadable or incomplete for its type (truncated scan, no end marker).
+    V016,
+    /// A reference does not resolve: a row points at a missing subject, a record at a missing
+    /// attachment, or a file of the batch is referenced by no record.
+    V017,
+    /// A CSV row is malformed: wrong number of fields, or a quote left open.
+    V018,
+    /// An export file holds no records of the kind its profile describes (or no header row).
+    V019,
+    /// A BagIt manifest disagrees with the payload (digest, file list or Payload-Oxum).
+    V020,
 }
 
 impl Code {
@@ -68,6 +81,12 @@ impl Code {
             Code::V012 => "V012",
             Code::V013 => "V013",
             Code::V014 => "V014",
+            Code::V015 => "V015",
+            Code::V016 => "V016",
+            Code::V017 => "V017",
+            Code::V018 => "V018",
+            Code::V019 => "V019",
+            Code::V020 => "V020",
         }
     }
 
@@ -88,6 +107,12 @@ impl Code {
             Code::V012 => "safety limit exceeded",
             Code::V013 => "unreadable or outside the batch",
             Code::V014 => "not an XML document",
+            Code::V015 => "attachment type differs from declared",
+            Code::V016 => "attachment unreadable or truncated",
+            Code::V017 => "reference does not resolve",
+            Code::V018 => "malformed CSV row",
+            Code::V019 => "no records in export file",
+            Code::V020 => "BagIt manifest disagrees with payload",
         }
     }
 
@@ -95,13 +120,13 @@ impl Code {
     /// versions side by side (never an overwrite) and flags the newcomer.
     pub fn severity(self) -> Severity {
         match self {
-            Code::V008 | Code::V011 => Severity::Warning,
+            Code::V008 | Code::V011 | Code::V015 | Code::V016 => Severity::Warning,
             _ => Severity::Error,
         }
     }
 
     /// Every code, in order (for docs and fixture checks).
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 20] = [
         Code::V001,
         Code::V002,
         Code::V003,
@@ -116,6 +141,12 @@ impl Code {
         Code::V012,
         Code::V013,
         Code::V014,
+        Code::V015,
+        Code::V016,
+        Code::V017,
+        Code::V018,
+        Code::V019,
+        Code::V020,
     ];
 }
 

@@ -5,6 +5,7 @@
 
 pub mod findings;
 pub mod hetu;
+pub mod mapped;
 
 use chrono::NaiveDate;
 
@@ -57,6 +58,8 @@ pub struct ValidatedRecord {
     meta: RecordMeta,
     bytes: Vec<u8>,
     narrative: String,
+    /// A large record is not held in memory: its bytes are read from this file when packed.
+    source: Option<std::path::PathBuf>,
 }
 
 impl ValidatedRecord {
@@ -76,6 +79,39 @@ impl ValidatedRecord {
     /// index). Always kept as a warning: it never turns a valid record into a quarantined one.
     pub fn flag(&mut self, f: Finding) {
         self.meta.findings.push(f.with_severity(Severity::Warning));
+    }
+
+    /// A record attached to this one (a decoded embedded body): the parent's subject, dates
+    /// and retention, its own bytes, type and findings, linked by `parent`.
+    pub fn attachment(&self, path: String, bytes: Vec<u8>, media_type: String, findings: Vec<Finding>) -> ValidatedRecord {
+        let record_id = crate::ids::RecordId(crate::digest::Sha256::of(&bytes));
+        let meta = RecordMeta {
+            record_id,
+            original_size: bytes.len() as u64,
+            media_type,
+            format: "attachment".into(),
+            document_id: None,
+            set_id: None,
+            version: None,
+            title: Some(format!("{} (embedded body)", self.meta.title.as_deref().unwrap_or("document"))),
+            input_path: path,
+            findings,
+            parent: Some(self.meta.record_id),
+            ..self.meta.clone()
+        };
+        ValidatedRecord { meta, bytes, narrative: String::new(), source: None }
+    }
+
+    /// Mark the record as streamed from `path` (`size` bytes, already hashed into its id):
+    /// its bytes are read when it is packed, never held whole in memory.
+    pub fn stream_from(&mut self, path: std::path::PathBuf, size: u64) {
+        self.meta.original_size = size;
+        self.source = Some(path);
+    }
+
+    /// The file a streamed record is read from.
+    pub fn source(&self) -> Option<&std::path::Path> {
+        self.source.as_deref()
     }
 
     /// Take the parts.
@@ -265,8 +301,9 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
         retention,
         findings: f,
         local_header: Some(doc.header.local).filter(|l| *l != Default::default()),
+        parent: None,
     };
-    Ok(ValidatedRecord { meta, bytes: input.bytes, narrative: doc.narrative })
+    Ok(ValidatedRecord { meta, bytes: input.bytes, narrative: doc.narrative, source: None })
 }
 
 fn ts_or_finding(v: &str, loc: &str, f: &mut Vec<Finding>) -> Option<Ts> {

@@ -106,3 +106,17 @@ pub fn copy_dir(src: &Path, dst: &Path) {
         }
     }
 }
+
+/// Records a run stored: its archived inputs plus the embedded bodies (CDA `nonXMLBody`)
+/// archived beside them as records of their own.
+pub fn stored(report: &serde_json::Value) -> u64 {
+    report["counts"]["archived"].as_u64().unwrap_or(0) + report["counts"]["embedded"].as_u64().unwrap_or(0)
+}
+
+/// Documents of a CDA folder that embed a base64 body (each yields one more record).
+pub fn embedded_bodies(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| std::fs::read_to_string(e.as_ref().unwrap().path()).is_ok_and(|t| t.contains("representation=\"B64\"")))
+        .count() as u64
+}

@@ -1,0 +1,3 @@
+-- Attachments: a record cut out of an export, or a file it refers to, links to its parent.
+ALTER TABLE records ADD COLUMN parent_id TEXT;
+CREATE INDEX records_parent ON records(parent_id) WHERE parent_id IS NOT NULL;
