@@ -349,3 +349,32 @@ fn a_large_attachment_is_streamed_and_comes_back_byte_exact() {
         std::fs::read_dir(env.data().join("tmp")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(tmp_left.iter().all(|n| !n.to_string_lossy().starts_with("frame-")), "{tmp_left:?}");
 }
+
+/// Hostile input never harms what is archived already: after every fixture of
+/// `fixtures/invalid/` has been thrown at one archive, the records archived before are all
+/// there, byte-exact, and verify is clean.
+#[test]
+fn hostile_batches_harm_nothing_archived_before() {
+    let env = Env::new();
+    let dir = batch("vendor-xml");
+    let (code, first) = env.ingest(&dir);
+    assert_eq!(code, 0, "{first}");
+    let before = archived(&first);
+    let mut folders: Vec<_> = std::fs::read_dir(root().join("fixtures/invalid")).unwrap().map(|e| e.unwrap().path()).collect();
+    folders.sort();
+    for f in &folders {
+        let (code, r) = env.ingest(f);
+        assert!(matches!(code, 0 | 3), "{}: {r}", f.display());
+    }
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 0, "{v}");
+    for (path, id) in &before {
+        let want = match path.split_once('#') {
+            Some(_) => continue,
+            None => std::fs::read(dir.join(path)).unwrap(),
+        };
+        assert_eq!(get(&env, id), want, "{path}");
+    }
+    let (_, again) = env.ingest(&dir);
+    assert_eq!(again["counts"]["duplicate"].as_u64().unwrap() as usize, before.len());
+}

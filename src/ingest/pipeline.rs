@@ -272,9 +272,9 @@ fn process(
             (Box::new(files.into_iter().map(Unit::File)), None)
         }
         Some(p) => {
-            // The producer reads export files on its own thread; a bounded channel keeps
-            // memory flat (it waits while the workers are behind).
-            let (tx, rx) = sync_channel::<Unit>(1024);
+            // The producer reads export files on its own thread; a short bounded channel keeps
+            // memory flat (it waits while the workers are behind; records can be large).
+            let (tx, rx) = sync_channel::<Unit>(64);
             let sink = sources::Sink::new(tx, sent.clone(), opts.cancel.clone());
             let progress = progress.clone();
             let t = std::thread::Builder::new()
