@@ -59,12 +59,23 @@ export ARKISTO__INGEST__MAX_FILE_SIZE_MIB=$((MIB + 64))
 read -r SECS RSS < "$W/time.txt"
 /usr/bin/time -f "%e %M" -o "$W/vtime.txt" "$BIN" --data-dir "$W/data" --json verify > "$W/verify.json"
 read -r VSECS VRSS < "$W/vtime.txt"
-python3 - "$W/report.json" "$W/verify.json" "$KIND" "$BYTES" "$SECS" "$RSS" "$VSECS" "$VRSS" <<'PY'
+GSECS=0 GRSS=0
+if [ "$KIND" = attachment ]; then
+  ID=$(python3 -c 'import json,sys; print(next(f["record_id"] for f in json.load(open(sys.argv[1]))["files"] if f["path"].endswith("scan.pdf")))' "$W/report.json")
+  /usr/bin/time -f "%e %M" -o "$W/gtime.txt" "$BIN" --data-dir "$W/data" get "$ID" -o "$W/out.pdf" --purpose bench 2>/dev/null
+  read -r GSECS GRSS < "$W/gtime.txt"
+  cmp -s "$W/out.pdf" "$B/liitteet/scan.pdf" || { echo "get returned different bytes" >&2; exit 1; }
+  rm -f "$W/out.pdf"
+fi
+python3 - "$W/report.json" "$W/verify.json" "$KIND" "$BYTES" "$SECS" "$RSS" "$VSECS" "$VRSS" "$GSECS" "$GRSS" <<'PY'
 import sys, json
 r, v = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 kind, nbytes, secs, rss, vsecs, vrss = sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
+gsecs, grss = float(sys.argv[9]), int(sys.argv[10])
 c = r["counts"]
 print(f"{kind}: {nbytes/2**20:.0f} MiB in, {c['archived']} archived, {c['quarantined']} quarantined, status {r['status']}")
 print(f"ingest: {secs:.1f} s, {nbytes/1e6/secs:.1f} MB/s, peak RSS {rss/1024:.1f} MiB")
 print(f"verify: {vsecs:.1f} s, peak RSS {vrss/1024:.1f} MiB, problems {len(v.get('problems', v.get('findings', [])))}")
+if gsecs:
+    print(f"get -o: {gsecs:.1f} s, peak RSS {grss/1024:.1f} MiB, bytes identical")
 PY

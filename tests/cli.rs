@@ -235,6 +235,17 @@ fn verify_finds_flipped_truncated_and_missing_packs_and_names_the_records() {
             let o = env.run(&["get", rec.as_str().unwrap(), "--purpose", "test"]);
             assert_eq!(o.status.code(), Some(1));
             assert!(String::from_utf8_lossy(&o.stderr).contains("failed verification"));
+            assert!(o.stdout.is_empty(), "nothing unverified reaches stdout");
+            let out = env.path("damaged.out");
+            let o = env.run(&["get", rec.as_str().unwrap(), "-o", out.to_str().unwrap(), "--purpose", "test"]);
+            assert_eq!(o.status.code(), Some(1));
+            assert!(!out.exists(), "no file is written for a damaged record");
+            let left: Vec<_> = std::fs::read_dir(env.path(""))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains("arkisto-tmp"))
+                .collect();
+            assert!(left.is_empty(), "the temp file is removed");
         }
     }
 }

@@ -503,23 +503,33 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Get { id, output: dest, access: acc } => {
             let acc = access(acc)?;
             let a = open(&cli).await?;
-            let (rec, bytes) = retrieve::get(&a, id, &acc).await?;
+            // Streamed into a file and verified before it is renamed into place (or copied to
+            // stdout): a record of any size takes flat memory, and nothing unverified is shown.
             match dest {
                 Some(p) => {
-                    let tmp = p.with_extension(format!("arkisto-tmp-{}", std::process::id()));
-                    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-                    std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))?;
+                    let (rec, n) = retrieve::get_to_file(&a, id, &acc, p).await?;
                     if json {
                         writeln!(
                             out,
                             "{}",
-                            serde_json::json!({ "record_id": rec.meta.record_id, "output": p, "bytes": bytes.len(), "verified": true })
+                            serde_json::json!({ "record_id": rec.meta.record_id, "output": p, "bytes": n, "verified": true })
                         )?;
                     } else {
-                        eprintln!("wrote {} bytes to {} (SHA-256 verified: {})", bytes.len(), p.display(), rec.meta.record_id);
+                        eprintln!("wrote {n} bytes to {} (SHA-256 verified: {})", p.display(), rec.meta.record_id);
                     }
                 }
-                None => out.write_all(&bytes)?,
+                None => {
+                    let dir = a.config.tmp_dir();
+                    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                    let tmp = dir.join(format!("get-{}", std::process::id()));
+                    let r = retrieve::get_to_file(&a, id, &acc, &tmp).await;
+                    let copied = r.as_ref().ok().map(|_| std::fs::File::open(&tmp).and_then(|mut f| std::io::copy(&mut f, &mut out)));
+                    let _ = std::fs::remove_file(&tmp);
+                    r?;
+                    if let Some(c) = copied {
+                        c.context("cannot write the record to stdout")?;
+                    }
+                }
             }
             Ok(0)
         }

@@ -9,6 +9,8 @@ use crate::ledger::{self, NewEvent};
 use crate::pack;
 use crate::record::RecordMeta;
 use crate::store::ObjectKey;
+use std::io::Write;
+use std::path::Path;
 
 /// Who is asking, and why. Required for every read of personal data.
 #[derive(Clone, Debug)]
@@ -173,6 +175,76 @@ pub async fn get(archive: &Archive, id: &str, access: &Access) -> Result<(Record
     )
     .await?;
     Ok((rec, bytes))
+}
+
+/// The verified original bytes of a record, streamed into the file `dest` (created, or
+/// replaced only once every digest has matched: a temp file beside it is renamed), logged as
+/// a dissemination. The frame is read in 8 MiB ranges and decoded as it arrives, so a record
+/// of any size takes flat memory. Returns the record and the number of bytes written.
+pub async fn get_to_file(archive: &Archive, id: &str, access: &Access, dest: &Path) -> Result<(Record, u64), RetrieveError> {
+    let rid = resolve(archive, id).await?;
+    let rec = load(archive, rid).await?;
+    let key = ObjectKey::new(rec.at.pack_key.clone())?;
+    let loc = rec.at.location.clone();
+    let dict = archive.dict_for(&loc).await.map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
+    let tmp = dest.with_file_name(format!(
+        ".{}.arkisto-tmp-{}",
+        dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let io_err = |e: std::io::Error| {
+        RetrieveError::Archive(crate::archive::ArchiveError::Io { what: format!("write {}", dest.display()), source: e })
+    };
+    let damaged = |why: String| RetrieveError::Damaged { record: rid, why };
+    let result = async {
+        let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io_err)?);
+        let mut dec = zstd::stream::write::Decoder::with_dictionary(
+            crate::digest::HashingWriter::new(file),
+            dict.as_deref().map_or(&[][..], |d| d.as_slice()),
+        )
+        .map_err(io_err)?;
+        let mut stored = crate::digest::Hasher::new();
+        let mut off = 0u64;
+        while off < loc.data_len {
+            let n = (loc.data_len - off).min(8 << 20);
+            let chunk = archive.store.get_range(&key, loc.data_offset + off, n).await?;
+            stored.update(&chunk);
+            dec.write_all(&chunk).map_err(|e| damaged(format!("zstd: {e}")))?;
+            if dec.get_ref().written() > loc.original_size {
+                return Err(damaged("decodes to more bytes than the pack table says".into()));
+            }
+            off += n;
+        }
+        dec.flush().map_err(|e| damaged(format!("zstd: {e}")))?;
+        if stored.finish() != loc.stored_sha256 {
+            return Err(damaged(format!("stored digest mismatch for record {rid}")));
+        }
+        let (file, digest, n) = dec.into_inner().finish();
+        if n != loc.original_size || digest != rid.0 {
+            return Err(damaged(format!("original digest mismatch for record {rid}")));
+        }
+        let f = file.into_inner().map_err(|e| io_err(e.into_error()))?;
+        f.sync_all().map_err(io_err)?;
+        std::fs::rename(&tmp, dest).map_err(io_err)?;
+        Ok(n)
+    }
+    .await;
+    let n = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    log(
+        archive,
+        access,
+        ledger::DISSEMINATION,
+        rid.to_string(),
+        serde_json::json!({ "action": "get", "subject": rec.meta.subject, "pack": rec.at.pack_id, "bytes": n }),
+    )
+    .await?;
+    Ok((rec, n))
 }
 
 /// Search, logged as an access naming the query and the records it revealed.
