@@ -344,6 +344,23 @@ fn a_large_attachment_is_streamed_and_comes_back_byte_exact() {
     assert_eq!(code, 0, "{v}");
     let (_, again) = env.ingest(&b);
     assert_eq!(again["counts"]["duplicate"], 2);
+    // Damage in the middle of the large frame: verify (which checks it as it streams past)
+    // names the record, and get refuses it.
+    let loc = &s["location"];
+    let pack = env.data().join("store").join(s["pack_key"].as_str().unwrap());
+    let at = loc["data_offset"].as_u64().unwrap() + loc["data_len"].as_u64().unwrap() / 2;
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[at as usize] ^= 0x20;
+    std::fs::write(&pack, &bytes).unwrap();
+    let (code, v) = env.json(&["verify"]);
+    assert_eq!(code, 3, "{v}");
+    assert!(
+        v["findings"].as_array().unwrap().iter().any(|f| f["code"] == "A004" && f["records"][0] == id.as_str()),
+        "the damaged large record is named: {v}"
+    );
+    let o = env.run(&["get", id, "--purpose", "t"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
     // No streamed frame is left behind in the temp folder.
     let tmp_left: Vec<_> =
         std::fs::read_dir(env.data().join("tmp")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();

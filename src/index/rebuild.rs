@@ -149,7 +149,14 @@ pub(crate) async fn read_pack(
             return;
         }
         let one = || -> Result<_, String> {
-            let (m, d) = frames.ok_or("frames are not where the pack table says")?;
+            let (m, d) = match frames.ok_or("frames are not where the pack table says")? {
+                crate::verify::scan::Frames::Whole { meta, data } => (meta, data),
+                crate::verify::scan::Frames::Streamed { meta, data } => {
+                    // A large record (an attachment): checked as it streamed past; no text.
+                    data?;
+                    return Ok((pack::decode_meta(meta, l).map_err(|e| e.to_string())?, l.clone(), String::new()));
+                }
+            };
             let meta = pack::decode_meta(m, l).map_err(|e| e.to_string())?;
             let dict = dicts.get(&l.dict_id).cloned().flatten();
             let bytes = pack::decompress_frame(d, l, dict.as_deref().map(|d| d.as_slice())).map_err(|e| e.to_string())?;

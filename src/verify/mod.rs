@@ -3,7 +3,7 @@
 //! findings with stable `A###` codes naming the records affected; `Err` means the check
 //! itself could not run.
 
-mod scan;
+pub mod scan;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -241,9 +241,21 @@ async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut 
             let object = if code == ACode::A011 { format!("dicts/{}", l.dict_id) } else { key_name.clone() };
             found.push((code, object, l.record_id, why))
         };
-        let Some((meta, data)) = frames else {
-            bad(ACode::A004, "the record's frames are not where the pack table says".into());
-            return;
+        let (meta, data) = match frames {
+            None => {
+                bad(ACode::A004, "the record's frames are not where the pack table says".into());
+                return;
+            }
+            Some(scan::Frames::Whole { meta, data }) => (meta, data),
+            Some(scan::Frames::Streamed { meta, data }) => {
+                if let Err(e) = pack::decode_meta(meta, l) {
+                    bad(ACode::A005, e.to_string());
+                }
+                if let Err(why) = data {
+                    bad(ACode::A004, why);
+                }
+                return;
+            }
         };
         if let Err(e) = pack::decode_meta(meta, l) {
             bad(ACode::A005, e.to_string());

@@ -1,7 +1,9 @@
 //! One sequential pass over a stored pack: every byte is hashed once, and each record's frames
 //! are handed over as soon as they have been read. Verify and rebuild both read packs this
 //! way, so a pack costs one read (a few large ranged GETs on S3), not one per frame on top of
-//! a whole-object pass. Memory stays at one chunk plus one record.
+//! a whole-object pass. Memory stays at one chunk plus one record; a record whose data frame
+//! is larger than [`STREAM_ABOVE`] is checked as it streams past (both digests, the size), and
+//! only the verdict is handed over, so memory stays at one chunk whatever the record's size.
 
 use crate::digest::{Hasher, Sha256};
 use crate::record::RecordLocation;
@@ -9,6 +11,81 @@ use crate::store::{ObjectKey, ObjectStore, StoreError};
 
 /// Bytes read per request.
 const CHUNK: u64 = 8 << 20;
+
+/// Data frames larger than this are checked while they stream past, never buffered whole.
+pub const STREAM_ABOVE: u64 = 32 << 20;
+
+/// A record's frames as the scan hands them over.
+pub enum Frames<'a> {
+    /// Both frames, as stored.
+    Whole {
+        /// Metadata frame.
+        meta: &'a [u8],
+        /// Data frame.
+        data: &'a [u8],
+    },
+    /// A large record: its metadata frame, and the verdict on its data frame, checked as it
+    /// streamed past (stored digest, decoded size and original digest).
+    Streamed {
+        /// Metadata frame.
+        meta: &'a [u8],
+        /// `Err` says what did not match.
+        data: Result<(), String>,
+    },
+}
+
+/// The streaming check of one large data frame.
+struct LargeCheck {
+    stored: Hasher,
+    dec: Option<zstd::stream::write::Decoder<'static, crate::digest::HashingWriter<std::io::Sink>>>,
+    failed: Option<String>,
+}
+
+impl LargeCheck {
+    fn new(l: &RecordLocation) -> Self {
+        let (dec, failed) = if l.dict_id != 0 {
+            (None, Some(format!("record {}: a large frame with dictionary {} (arkisto never writes one)", l.record_id, l.dict_id)))
+        } else {
+            match zstd::stream::write::Decoder::new(crate::digest::HashingWriter::new(std::io::sink())) {
+                Ok(d) => (Some(d), None),
+                Err(e) => (None, Some(format!("zstd: {e}"))),
+            }
+        };
+        Self { stored: Hasher::new(), dec, failed }
+    }
+
+    fn feed(&mut self, l: &RecordLocation, bytes: &[u8]) {
+        use std::io::Write;
+        self.stored.update(bytes);
+        if self.failed.is_some() {
+            return;
+        }
+        if let Some(d) = self.dec.as_mut() {
+            if let Err(e) = d.write_all(bytes) {
+                self.failed = Some(format!("record {}: zstd: {e}", l.record_id));
+            } else if d.get_ref().written() > l.original_size {
+                self.failed = Some(format!("record {}: decodes to more bytes than the pack table says", l.record_id));
+            }
+        }
+    }
+
+    fn finish(self, l: &RecordLocation) -> Result<(), String> {
+        use std::io::Write;
+        if self.stored.finish() != l.stored_sha256 {
+            return Err(format!("stored digest mismatch for record {}", l.record_id));
+        }
+        if let Some(f) = self.failed {
+            return Err(f);
+        }
+        let Some(mut d) = self.dec else { return Err("no decoder".into()) };
+        d.flush().map_err(|e| format!("record {}: zstd: {e}", l.record_id))?;
+        let (_, digest, n) = d.into_inner().finish();
+        if n != l.original_size || digest != l.record_id.0 {
+            return Err(format!("original digest mismatch for record {}", l.record_id));
+        }
+        Ok(())
+    }
+}
 
 fn span(l: &RecordLocation) -> (u64, u64) {
     let end = |o: u64, n: u64| o.saturating_add(n);
@@ -28,11 +105,15 @@ pub async fn scan_pack(
     key: &ObjectKey,
     size: u64,
     records: &[RecordLocation],
-    mut each: impl FnMut(&RecordLocation, Option<(&[u8], &[u8])>),
+    mut each: impl FnMut(&RecordLocation, Option<Frames<'_>>),
 ) -> Result<Sha256, StoreError> {
     let mut order: Vec<&RecordLocation> = records.iter().collect();
     order.sort_by_key(|l| span(l).0);
     let (mut h, mut buf, mut start, mut off, mut next) = (Hasher::new(), Vec::new(), 0u64, 0u64, 0usize);
+    // The large record being streamed: its metadata frame (copied out) and its check.
+    let large = |l: &RecordLocation| l.data_len > STREAM_ABOVE && l.meta_offset.saturating_add(l.meta_len) <= l.data_offset;
+    let mut stash: Option<Vec<u8>> = None;
+    let mut check: Option<LargeCheck> = None;
     loop {
         // Hand over every record whose frames have been read completely.
         while let Some(l) = order.get(next) {
@@ -40,24 +121,53 @@ pub async fn scan_pack(
             if e > off {
                 break;
             }
-            let frames = if s >= start {
-                frame(&buf, l.meta_offset - start, l.meta_len).zip(frame(&buf, l.data_offset - start, l.data_len))
+            if large(l) {
+                let verdict = check.take().map_or_else(|| Err("data frame not read".to_string()), |c| c.finish(l));
+                match stash.take() {
+                    Some(meta) => each(l, Some(Frames::Streamed { meta: &meta, data: verdict })),
+                    None => each(l, None),
+                }
             } else {
-                None // overlaps a record already handed over: not a pack arkisto wrote
-            };
-            each(l, frames);
+                let frames = if s >= start {
+                    frame(&buf, l.meta_offset - start, l.meta_len)
+                        .zip(frame(&buf, l.data_offset - start, l.data_len))
+                        .map(|(meta, data)| Frames::Whole { meta, data })
+                } else {
+                    None // overlaps a record already handed over: not a pack arkisto wrote
+                };
+                each(l, frames);
+            }
             next += 1;
         }
         if off >= size {
             break;
         }
+        // A large record next: copy its metadata frame out once read, and keep nothing else.
+        let next_large = order.get(next).filter(|l| large(l));
+        if let Some(l) = next_large
+            && stash.is_none()
+            && l.meta_offset >= start
+            && l.meta_offset + l.meta_len <= off
+        {
+            stash = frame(&buf, l.meta_offset - start, l.meta_len).map(<[u8]>::to_vec);
+        }
         // Keep only what the remaining records need, then read on.
-        let keep = order.get(next).map_or(off, |l| span(l).0).clamp(start, off);
+        let keep = match next_large {
+            Some(_) if stash.is_some() => off,
+            _ => order.get(next).map_or(off, |l| span(l).0).clamp(start, off),
+        };
         buf.drain(..(keep - start) as usize);
         start = keep;
         let n = (size - off).min(CHUNK);
         let chunk = store.get_range(key, off, n).await?;
         h.update(&chunk);
+        if let Some(l) = next_large {
+            // Feed the part of this chunk that is the large record's data frame.
+            let (a, b) = (l.data_offset.max(off), (l.data_offset + l.data_len).min(off + n));
+            if a < b {
+                check.get_or_insert_with(|| LargeCheck::new(l)).feed(l, &chunk[(a - off) as usize..(b - off) as usize]);
+            }
+        }
         buf.extend_from_slice(&chunk);
         off += n;
     }
@@ -101,9 +211,9 @@ mod tests {
         let key = ObjectKey::new("packs/t.pack").unwrap();
         store.put_file(&key, &done.path, &Default::default()).await.unwrap();
         let mut seen = Vec::new();
-        let sha = scan_pack(&store, &key, done.size, &done.table.records, |_, f| {
-            let (m, d) = f.unwrap();
-            seen.push((m.to_vec(), d.to_vec()));
+        let sha = scan_pack(&store, &key, done.size, &done.table.records, |_, f| match f.unwrap() {
+            Frames::Whole { meta, data } => seen.push((meta.to_vec(), data.to_vec())),
+            Frames::Streamed { .. } => panic!("small records are handed over whole"),
         })
         .await
         .unwrap();
