@@ -179,3 +179,23 @@ fn kill_9_of_the_daemon_twenty_times_loses_and_duplicates_nothing() {
     assert_eq!(code, 0, "{r}");
     assert!(r["adopted"].as_array().unwrap().is_empty() && r["removed"].as_array().unwrap().is_empty(), "no orphan pack: {r}");
 }
+
+/// A legacy export dropped into the inbox carries its profile in a PROFILE file: the daemon
+/// reads it through that profile (records and linked attachments), like `ingest` does.
+#[test]
+fn an_inbox_batch_with_a_profile_file_is_read_through_its_profile() {
+    let env = Env::new();
+    let inbox = env.path("inbox");
+    let src = root().join("fixtures/batches/vendor-xml");
+    copy_dir(&src, &inbox.join("vx"));
+    std::fs::write(inbox.join("vx/READY"), "").unwrap();
+    let mut child = serve(&env, &inbox, &[]);
+    wait_for("the export archived", 60, || inbox.join("vx/ARCHIVED").exists());
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    let marker: serde_json::Value = serde_json::from_slice(&std::fs::read(inbox.join("vx/ARCHIVED")).unwrap()).unwrap();
+    assert_eq!(marker["status"], "completed", "{marker}");
+    let attachments = std::fs::read_dir(src.join("liitteet")).unwrap().count() as u64;
+    assert_eq!(stats_records(&env), 12 + attachments, "12 records and their attachments");
+    let _ = child.stderr.take();
+}
