@@ -2,4 +2,5 @@
 //! Formats parse; they never decide whether a record is acceptable (that is `validate`).
 
 pub mod cda;
+pub mod encoding;
 pub mod xml;
