@@ -395,3 +395,60 @@ fn hostile_batches_harm_nothing_archived_before() {
     let (_, again) = env.ingest(&dir);
     assert_eq!(again["counts"]["duplicate"].as_u64().unwrap() as usize, before.len());
 }
+
+/// One scanned file referred to by several records is archived once and listed as an
+/// attachment of each of them, in this run and in later ones, and after an index rebuild.
+#[test]
+fn a_file_referred_to_by_several_records_is_linked_to_each() {
+    let env = Env::new();
+    let b = env.path("b");
+    std::fs::create_dir_all(b.join("liitteet")).unwrap();
+    std::fs::copy(batch("vendor-xml").join("liitteet/D0000001-1.pdf"), b.join("liitteet/shared.pdf")).unwrap();
+    let rec = |id: &str| {
+        format!(
+            "<Asiakirja id=\"{id}\"><Potilas><Hetu>010170-900J</Hetu></Potilas><Otsikko>{id}</Otsikko>\
+             <Liitteet><Liite tiedosto=\"shared.pdf\" tyyppi=\"application/pdf\"/></Liitteet></Asiakirja>"
+        )
+    };
+    std::fs::write(b.join("export.xml"), format!("<?xml version=\"1.0\"?>\n<Vienti>{}{}</Vienti>\n", rec("A"), rec("B"))).unwrap();
+    std::fs::write(b.join("PROFILE"), "legacy-patient-xml\n").unwrap();
+    let (code, r) = env.ingest(&b);
+    assert_eq!(code, 0, "{r}");
+    let ids = archived(&r);
+    let pdf = ids["liitteet/shared.pdf"].clone();
+    let attached = |env: &Env, id: &str| -> Vec<String> {
+        show(env, id)["attachments"]
+            .as_array()
+            .map(|a| a.iter().map(|x| x["record_id"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    for rec_path in ["export.xml#record=1", "export.xml#record=2"] {
+        assert_eq!(attached(&env, &ids[rec_path]), vec![pdf.clone()], "{rec_path}");
+    }
+    // A later export refers to the same scan.
+    let c = env.path("c");
+    std::fs::create_dir_all(c.join("liitteet")).unwrap();
+    std::fs::copy(b.join("liitteet/shared.pdf"), c.join("liitteet/shared.pdf")).unwrap();
+    std::fs::write(c.join("export.xml"), format!("<?xml version=\"1.0\"?>\n<Vienti>{}</Vienti>\n", rec("C"))).unwrap();
+    std::fs::write(c.join("PROFILE"), "legacy-patient-xml\n").unwrap();
+    let (_, r2) = env.ingest(&c);
+    let third = archived(&r2)["export.xml#record=1"].clone();
+    assert_eq!(attached(&env, &third), vec![pdf.clone()]);
+    // A re-run links nothing twice.
+    let links = |env: &Env| {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let a = env.archive().await;
+            a.index.events().await.unwrap().iter().filter(|e| e.event_type == arkisto::ledger::LINK).count()
+        })
+    };
+    let before = links(&env);
+    assert_eq!(before, 2, "one event per run that linked (run 1: the second record; run 2: the third)");
+    env.ingest(&c);
+    assert_eq!(links(&env), before, "no new link event for links already known");
+    // The links are in the ledger: a rebuilt index has them.
+    std::fs::remove_file(env.data().join("index.sqlite")).unwrap();
+    assert!(env.run(&["index", "rebuild"]).status.success());
+    for id in [&ids["export.xml#record=1"], &ids["export.xml#record=2"], &third] {
+        assert_eq!(attached(&env, id), vec![pdf.clone()], "after rebuild: {id}");
+    }
+}

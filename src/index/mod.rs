@@ -269,6 +269,10 @@ pub trait Index: retention::RetentionIndex + coord::CoordIndex + Send + Sync {
     async fn record_count(&self) -> Result<u64, IndexError>;
     /// Records attached to `parent` (attachments, decoded embedded bodies): id and title.
     async fn attachments(&self, parent: &RecordId) -> Result<Vec<(RecordId, Option<String>)>, IndexError>;
+    /// Link archived attachments to further parents. Links already known (the record's own
+    /// parent, or an earlier link) are skipped; `event`, if given, is appended with the new
+    /// links in `detail.links` when there are any. Returns how many were new.
+    async fn add_links(&self, links: &[(RecordId, RecordId)], event: Option<NewEvent>, now: &str) -> Result<usize, IndexError>;
 
     /// Record a run's start.
     async fn start_run(&self, run: &RunRow) -> Result<(), IndexError>;

@@ -58,6 +58,13 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
                     {
                         archive.index.add_dict(&info, vec![], &e.time).await?;
                     }
+                    if e.event_type == ledger::LINK
+                        && let Some(pairs) = e.detail.get("links").and_then(|l| serde_json::from_value::<Vec<[String; 2]>>(l.clone()).ok())
+                    {
+                        let links: Vec<(RecordId, RecordId)> =
+                            pairs.iter().filter_map(|[p, c]| Some((RecordId(p.parse().ok()?), RecordId(c.parse().ok()?)))).collect();
+                        archive.index.add_links(&links, None, &e.time).await?;
+                    }
                     replay_retention_event(archive, e).await?;
                 }
             }

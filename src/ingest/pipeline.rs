@@ -161,10 +161,23 @@ pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result
     let a = archive.clone();
     let opts2 = opts.clone();
     let handle = Handle::current();
-    let StageOutcome { files, counts, packs, dicts } =
+    let StageOutcome { files, counts, packs, dicts, links } =
         tokio::task::spawn_blocking(move || process(&a, batch.files, profile, &ctx, &opts2, handle, &progress))
             .await
             .map_err(|e| IngestError::Io { what: "ingest worker".into(), source: std::io::Error::other(e.to_string()) })??;
+    if !links.is_empty() {
+        // A file already archived, referred to by another record too: link it to that one
+        // as well (a ledger event, so that a rebuild restores the link).
+        let event = NewEvent {
+            event_type: ledger::LINK.into(),
+            actor: opts.actor.clone(),
+            purpose: None,
+            object: run_id.to_string(),
+            outcome: "linked".into(),
+            detail: serde_json::json!({}),
+        };
+        archive.index.add_links(&links, Some(event), &now()).await?;
+    }
     let status = if counts.quarantined > 0 { "completed-with-findings" } else { "completed" };
     let report = RunReport {
         run_id,

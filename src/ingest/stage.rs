@@ -44,6 +44,9 @@ pub struct StageOutcome {
     pub packs: Vec<PackId>,
     /// Dictionaries trained.
     pub dicts: Vec<DictInfo>,
+    /// (parent, attachment) links of attachments that were archived already: the same file
+    /// referred to by another record.
+    pub links: Vec<(RecordId, RecordId)>,
 }
 
 /// The sequential stage between workers and committer.
@@ -54,6 +57,7 @@ pub struct PackStage {
     open: HashMap<String, OpenPack>,
     seen: HashSet<RecordId>,
     seen_docs: HashMap<String, (RecordId, String)>,
+    links: Vec<(RecordId, RecordId)>,
     files: Vec<FileReport>,
     counts: Counts,
     target: u64,
@@ -83,6 +87,7 @@ impl PackStage {
             open: HashMap::new(),
             seen: HashSet::new(),
             seen_docs: HashMap::new(),
+            links: Vec::new(),
             files: Vec::new(),
             counts: Counts::default(),
             target: archive.config.pack.target_size_mib << 20,
@@ -104,8 +109,8 @@ impl PackStage {
     pub fn accept(&mut self, w: Work) -> Result<(), IngestError> {
         match w {
             Work::Fatal(e) => Err(e),
-            Work::Duplicate { path, id } => {
-                self.duplicate(path, id);
+            Work::Duplicate { path, id, parent } => {
+                self.duplicate(path, id, parent);
                 Ok(())
             }
             Work::Quarantine { path, abs, bytes, id, findings } => self.quarantine(path, abs.as_deref(), bytes, id, findings),
@@ -159,10 +164,14 @@ impl PackStage {
         all.sort_by(|a, b| a.path.cmp(&b.path));
         self.counts.files = all.len() as u64;
         self.counts.findings = all.iter().map(|f| f.findings.len() as u64).sum();
-        Ok(StageOutcome { files: all, counts: self.counts, packs, dicts: std::mem::take(&mut self.trainer.created) })
+        let links = std::mem::take(&mut self.links);
+        Ok(StageOutcome { files: all, counts: self.counts, packs, dicts: std::mem::take(&mut self.trainer.created), links })
     }
 
-    fn duplicate(&mut self, path: String, id: RecordId) {
+    fn duplicate(&mut self, path: String, id: RecordId, parent: Option<RecordId>) {
+        if let Some(p) = parent {
+            self.links.push((p, id));
+        }
         if super::report::is_embedded(&path) {
             // Archived with its document earlier; the document's line says so.
             return;
@@ -206,7 +215,7 @@ impl PackStage {
     fn add(&mut self, path: String, mut rec: CompressedRecord) -> Result<(), IngestError> {
         let id = rec.meta.record_id;
         if !self.seen.insert(id) {
-            self.duplicate(path, id);
+            self.duplicate(path, id, rec.meta.parent);
             return Ok(());
         }
         if let Some(doc) = rec.meta.document_id.as_ref().map(|d| d.0.clone()) {

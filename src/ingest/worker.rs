@@ -28,8 +28,9 @@ pub const CHUNK: usize = 32;
 pub enum Work {
     /// Validated and compressed: ready to pack.
     Ready { path: String, rec: Box<CompressedRecord> },
-    /// The same bytes are already archived.
-    Duplicate { path: String, id: RecordId },
+    /// The same bytes are already archived (`parent`: the record this input is attached to,
+    /// which may differ from the one the archived copy was first attached to).
+    Duplicate { path: String, id: RecordId, parent: Option<RecordId> },
     /// Not archivable; `abs` is the file to keep in quarantine (when it may be read), or
     /// `bytes` (a record cut out of an export file).
     Quarantine { path: String, abs: Option<PathBuf>, bytes: Option<Vec<u8>>, id: Option<RecordId>, findings: Vec<Finding> },
@@ -110,14 +111,14 @@ pub fn process_chunk(units: Vec<Unit>, cfg: &WorkerConfig, index: &dyn Index, ha
             Step::Done(w) => w,
             Step::Refused { path, abs, bytes, id, findings } => match lookups.next() {
                 // Bytes archived earlier stay duplicates even if today's rules refuse them.
-                Some(l) if l.exists => Work::Duplicate { path, id },
+                Some(l) if l.exists => Work::Duplicate { path, id, parent: None },
                 _ => Work::Quarantine { path, abs, bytes, id: Some(id), findings },
             },
             Step::Validated { path, mut rec } => {
                 let id = rec.meta().record_id;
                 let l = lookups.next().unwrap_or_default();
                 if l.exists {
-                    return Work::Duplicate { path, id };
+                    return Work::Duplicate { path, id, parent: rec.meta().parent };
                 }
                 if let (Some(other), Some(doc)) = (l.same_document.first(), rec.meta().document_id.clone()) {
                     rec.flag(Finding::new(

@@ -48,6 +48,8 @@ pub const STORE_CHECK: &str = "store capability check";
 pub const RUN: &str = "ingest run";
 /// An API token was issued (its id, holder, role and hash; never the secret).
 pub const TOKEN_CREATED: &str = "api token created";
+/// An archived attachment linked to one more record (`detail.links`: [parent, attachment] pairs).
+pub const LINK: &str = "attachment linked";
 /// An API token was revoked.
 pub const TOKEN_REVOKED: &str = "api token revoked";
 
