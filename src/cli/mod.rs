@@ -49,7 +49,8 @@ struct AccessArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Archive a batch: a folder of CDA documents, a BagIt bag, or one file.
+    /// Archive a batch: a folder of CDA documents, a BagIt bag, one file, or a legacy export
+    /// (vendor XML, CSV, attachments) read through a source profile (--profile).
     Ingest {
         /// Folder, bag or file.
         path: PathBuf,
