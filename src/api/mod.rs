@@ -232,10 +232,31 @@ struct Purpose {
 async fn record(State(a): State<Archive>, headers: HeaderMap, Path(id): Path<String>, Query(p): Query<Purpose>) -> ApiResult<Response> {
     let t = authorize(&a, &headers, &[Role::RecordsOfficer]).await?;
     let access = access(&t, p.purpose.as_ref())?;
-    let (rec, bytes) = crate::retrieve::get(&a, &id, &access).await?;
-    let sha = crate::digest::Sha256::of(&bytes).to_string();
-    let mut r = bytes.into_response();
+    // Decoded into a temp file and verified first (nothing unverified is sent), then streamed
+    // from it in 1 MiB reads: a record of any size takes flat memory.
+    let dir = a.config.tmp_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal("record", e))?;
+    let tmp = dir.join(format!("api-get-{}", crate::ids::PackId::generate()));
+    let (rec, n) = crate::retrieve::get_to_file(&a, &id, &access, &tmp).await?;
+    let file = tokio::fs::File::open(&tmp).await;
+    let _ = std::fs::remove_file(&tmp); // the open handle still reads it
+    let file = file.map_err(|e| ApiError::internal("record", e))?;
+    let stream = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 20];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(k) => {
+                buf.truncate(k);
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let mut r = axum::body::Body::from_stream(stream).into_response();
+    let sha = rec.meta.record_id.to_string();
     let h = r.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
     let media = HeaderValue::from_str(&rec.meta.media_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_TYPE, media);
     for (k, v) in [("x-arkisto-record-id", rec.meta.record_id.to_string()), ("x-arkisto-sha256", sha)] {
