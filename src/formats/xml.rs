@@ -90,7 +90,7 @@ pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, Finding> {
 }
 
 /// The `encoding="…"` of an XML declaration at the very start of `text`, if any.
-fn declared_encoding(text: &str) -> Option<String> {
+pub(crate) fn declared_encoding(text: &str) -> Option<String> {
     let decl = text.strip_prefix("<?xml")?;
     let end = decl.find("?>")?;
     let decl = &decl[..end];

@@ -4,6 +4,7 @@
 //! The index never holds anything that cannot be rebuilt from the store, except credentials.
 
 pub mod coord;
+pub mod links;
 mod pg;
 pub mod rebuild;
 pub mod repair;
@@ -224,7 +225,7 @@ pub struct RunFile {
 
 /// The index, whatever database holds it.
 #[async_trait]
-pub trait Index: retention::RetentionIndex + coord::CoordIndex + Send + Sync {
+pub trait Index: retention::RetentionIndex + coord::CoordIndex + links::LinkIndex + Send + Sync {
     /// Create or upgrade the schema.
     async fn migrate(&self) -> Result<(), IndexError>;
     /// Empty every table (before a rebuild).
@@ -267,12 +268,6 @@ pub trait Index: retention::RetentionIndex + coord::CoordIndex + Send + Sync {
     async fn pack_records(&self, pack_id: PackId) -> Result<Vec<RecordLocation>, IndexError>;
     /// Number of records.
     async fn record_count(&self) -> Result<u64, IndexError>;
-    /// Records attached to `parent` (attachments, decoded embedded bodies): id and title.
-    async fn attachments(&self, parent: &RecordId) -> Result<Vec<(RecordId, Option<String>)>, IndexError>;
-    /// Link archived attachments to further parents. Links already known (the record's own
-    /// parent, or an earlier link) are skipped; `event`, if given, is appended with the new
-    /// links in `detail.links` when there are any. Returns how many were new.
-    async fn add_links(&self, links: &[(RecordId, RecordId)], event: Option<NewEvent>, now: &str) -> Result<usize, IndexError>;
 
     /// Record a run's start.
     async fn start_run(&self, run: &RunRow) -> Result<(), IndexError>;

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 crate::index::coord::impl_coord!(PgIndex, PgRow, crate::index::sql::numbered);
+crate::index::links::impl_links!(PgIndex, crate::index::sql::numbered);
 
 /// The PostgreSQL index.
 #[derive(Clone, Debug)]
@@ -528,47 +529,6 @@ impl Index for PgIndex {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(location_from_row).collect()
-    }
-
-    async fn attachments(&self, parent: &RecordId) -> Result<Vec<(RecordId, Option<String>)>, IndexError> {
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT record_id, title FROM (SELECT id, record_id, title FROM records WHERE parent_id = $1 \
-             UNION SELECT r.id, r.record_id, r.title FROM record_links l JOIN records r ON r.record_id = l.child_id WHERE l.parent_id = $2) a ORDER BY id",
-        )
-            .bind(parent.to_string())
-            .bind(parent.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(|(id, t)| Ok((RecordId(parse("records.record_id", &id)?), t))).collect()
-    }
-
-    async fn add_links(&self, links: &[(RecordId, RecordId)], event: Option<NewEvent>, now: &str) -> Result<usize, IndexError> {
-        let (_guard, mut tx) = self.write_tx().await?;
-        let mut new = Vec::new();
-        for (parent, child) in links {
-            let (p, c) = (parent.to_string(), child.to_string());
-            let done = sqlx::query(
-                "INSERT INTO record_links (parent_id, child_id) SELECT $1, $2 \
-                 WHERE NOT EXISTS (SELECT 1 FROM records WHERE record_id = $3 AND parent_id = $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(&p)
-            .bind(&c)
-            .bind(&c)
-            .bind(&p)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                new.push([p, c]);
-            }
-        }
-        if let Some(mut e) = event
-            && !new.is_empty()
-        {
-            e.detail = serde_json::json!({ "links": new });
-            Self::append_in(&mut tx, vec![e], now).await?;
-        }
-        tx.commit().await?;
-        Ok(new.len())
     }
 
     async fn record_count(&self) -> Result<u64, IndexError> {

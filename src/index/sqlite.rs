@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const MAX_PREFIX_EXPANSION: usize = 1000;
 
 crate::index::coord::impl_coord!(SqliteIndex, SqliteRow, crate::index::sql::as_is);
+crate::index::links::impl_links!(SqliteIndex, crate::index::sql::as_is);
 
 /// The SQLite index.
 #[derive(Clone, Debug)]
@@ -554,47 +555,6 @@ impl Index for SqliteIndex {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(location_from_row).collect()
-    }
-
-    async fn attachments(&self, parent: &RecordId) -> Result<Vec<(RecordId, Option<String>)>, IndexError> {
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT record_id, title FROM (SELECT id, record_id, title FROM records WHERE parent_id = ? \
-             UNION SELECT r.id, r.record_id, r.title FROM record_links l JOIN records r ON r.record_id = l.child_id WHERE l.parent_id = ?) a ORDER BY id",
-        )
-            .bind(parent.to_string())
-            .bind(parent.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(|(id, t)| Ok((RecordId(parse("records.record_id", &id)?), t))).collect()
-    }
-
-    async fn add_links(&self, links: &[(RecordId, RecordId)], event: Option<NewEvent>, now: &str) -> Result<usize, IndexError> {
-        let (_guard, mut tx) = self.write_tx().await?;
-        let mut new = Vec::new();
-        for (parent, child) in links {
-            let (p, c) = (parent.to_string(), child.to_string());
-            let done = sqlx::query(
-                "INSERT INTO record_links (parent_id, child_id) SELECT ?, ? \
-                 WHERE NOT EXISTS (SELECT 1 FROM records WHERE record_id = ? AND parent_id = ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&p)
-            .bind(&c)
-            .bind(&c)
-            .bind(&p)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                new.push([p, c]);
-            }
-        }
-        if let Some(mut e) = event
-            && !new.is_empty()
-        {
-            e.detail = serde_json::json!({ "links": new });
-            Self::append_in(&mut tx, vec![e], now).await?;
-        }
-        tx.commit().await?;
-        Ok(new.len())
     }
 
     async fn record_count(&self) -> Result<u64, IndexError> {

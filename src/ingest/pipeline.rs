@@ -310,6 +310,7 @@ fn process(
         level: archive.config.pack.compression_level,
         max_size,
         rules: profile.as_deref().map(|p| Arc::new(sources::rules(p))),
+        tmp: archive.config.tmp_dir(),
         max_dict_record: trainer.max_record(),
         dict: trainer.slot.clone(),
     };
@@ -317,9 +318,7 @@ fn process(
     for n in 0..workers {
         let (jobs, tx, cfg, index, handle) = (jobs.clone(), tx.clone(), cfg.clone(), archive.index.clone(), handle.clone());
         let cancel = opts.cancel.clone();
-        let tmp = archive.config.tmp_dir();
         let t = std::thread::Builder::new().name(format!("arkisto-worker-{n}")).spawn(move || {
-            crate::pack::set_frame_tmp_dir(&tmp);
             loop {
                 if cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
                     break;

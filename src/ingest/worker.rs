@@ -53,6 +53,8 @@ pub struct WorkerConfig {
     pub dict: std::sync::Arc<super::dicts::DictSlot>,
     /// How a profile's mapped values are read (None without a profile).
     pub rules: Option<std::sync::Arc<validate::mapped::Rules>>,
+    /// Where large records' frames are written before they go into a pack.
+    pub tmp: PathBuf,
 }
 
 enum Step {
@@ -128,7 +130,7 @@ pub fn process_chunk(units: Vec<Unit>, cfg: &WorkerConfig, index: &dyn Index, ha
                 }
                 let dict = cfg.dict.current();
                 let keep = rec.source().is_none() && cfg.dict.sampling() && pack::dict_eligible(rec.bytes(), cfg.max_dict_record);
-                match pack::compress(*rec, cfg.level, dict.as_deref(), cfg.max_dict_record, keep) {
+                match pack::compress(*rec, cfg.level, dict.as_deref(), cfg.max_dict_record, keep, &cfg.tmp) {
                     Ok(rec) => Work::Ready { path, rec: Box::new(rec) },
                     Err(e) => Work::Fatal(IngestError::Io { what: format!("compress {path}"), source: e }),
                 }
@@ -192,20 +194,24 @@ fn embedded_body(parent: &mut ValidatedRecord, path: &str, b64: &str, declared: 
     }
 }
 
-fn rules(cfg: &WorkerConfig) -> validate::mapped::Rules {
-    cfg.rules.as_deref().cloned().unwrap_or_default()
-}
-
 fn mapped_step(m: validate::mapped::MappedInput, cfg: &WorkerConfig) -> Step {
     let (path, id) = (m.input.rel_path.clone(), m.input.record_id);
-    match validate::mapped::validate(m, &rules(cfg), &cfg.ctx) {
+    let default;
+    let rules = match cfg.rules.as_deref() {
+        Some(r) => r,
+        None => {
+            default = validate::mapped::Rules::default();
+            &default
+        }
+    };
+    match validate::mapped::validate(m, rules, &cfg.ctx) {
         Ok(v) => Step::Validated { path, rec: Box::new(v) },
         Err((findings, bytes)) => Step::Refused { path, abs: None, bytes: Some(bytes), id, findings },
     }
 }
 
 fn part_steps(p: Part, cfg: &WorkerConfig) -> Step {
-    let record_id = RecordId(Sha256::of(&p.bytes));
+    let record_id = p.id.unwrap_or_else(|| RecordId(Sha256::of(&p.bytes)));
     let input = IngestedRecord { rel_path: p.path, bytes: p.bytes, record_id };
     let m = validate::mapped::MappedInput {
         input,
@@ -224,8 +230,8 @@ fn attachment_steps(a: AttachmentRef, cfg: &WorkerConfig) -> Step {
     let quarantine = |abs: Option<PathBuf>, f: Finding| {
         Step::Done(Work::Quarantine { path: path.clone(), abs, bytes: None, id: None, findings: vec![f] })
     };
-    let (kind, incomplete, size) = match sniff::sniff_file(&a.abs) {
-        Ok(s) => s,
+    let size = match fs::metadata(&a.abs) {
+        Ok(m) => m.len(),
         Err(e) => return quarantine(None, Finding::new(Code::V013, format!("cannot read attachment: {}", e.kind()))),
     };
     if size == 0 {
@@ -237,6 +243,11 @@ fn attachment_steps(a: AttachmentRef, cfg: &WorkerConfig) -> Step {
     }
     let declared = a.declared.clone().or_else(|| path.rsplit('/').next().filter(|n| n.contains('.')).map(String::from));
     if size > STREAM_ABOVE {
+        // Only the head and tail are sniffed; the bytes are streamed later.
+        let (kind, incomplete, _) = match sniff::sniff_file(&a.abs) {
+            Ok(s) => s,
+            Err(e) => return quarantine(None, Finding::new(Code::V013, format!("cannot read attachment: {}", e.kind()))),
+        };
         return large_attachment(path, (a.abs, a.parent, a.fields), kind, incomplete, size, declared, cfg);
     }
     let bytes = match fs::read(&a.abs) {
@@ -244,7 +255,7 @@ fn attachment_steps(a: AttachmentRef, cfg: &WorkerConfig) -> Step {
         Err(e) => return quarantine(None, Finding::new(Code::V013, format!("cannot read attachment: {}", e.kind()))),
     };
     let (media_type, findings) = judge_type(&bytes, declared.as_deref());
-    let narrative = match kind {
+    let narrative = match sniff::sniff(&bytes[..bytes.len().min(8192)]) {
         Some(sniff::Kind::Text) => {
             let t = String::from_utf8_lossy(&bytes[..bytes.len().min(crate::formats::cda::MAX_NARRATIVE)]);
             t.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -9,7 +9,7 @@ mod reader;
 mod writer;
 
 pub use reader::{PackError, decode_footer, decode_meta, decode_table, decompress_frame, decompress_frame_to};
-pub use writer::{CompressedRecord, FinishedPack, PackWriter, compress, compress_file, compress_record, dict_eligible, set_frame_tmp_dir};
+pub use writer::{CompressedRecord, FinishedPack, PackWriter, compress, compress_file, compress_record, dict_eligible};
 
 #[cfg(test)]
 mod tests {

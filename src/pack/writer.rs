@@ -54,16 +54,17 @@ impl CompressedRecord {
 /// Compress a validated record into a [`CompressedRecord`]: the only way to make one, so
 /// nothing unvalidated reaches a pack. `dict` is used when the record is eligible (not too
 /// large, not compressed already); `keep_original` keeps the bytes for dictionary training.
+/// A streamed record is compressed from its file into a temp frame under `tmp`.
 pub fn compress(
     v: ValidatedRecord,
     level: i32,
     dict: Option<&Dictionary>,
     max_record: u64,
     keep_original: bool,
+    tmp: &Path,
 ) -> io::Result<CompressedRecord> {
     if let Some(src) = v.source().map(Path::to_path_buf) {
-        let tmp = src_tmp_dir();
-        let (path, len, stored_sha256) = compress_file(&src, &tmp, level)?;
+        let (path, len, stored_sha256) = compress_file(&src, tmp, level)?;
         let (meta, _, narrative) = v.into_parts();
         return Ok(CompressedRecord {
             meta,
@@ -78,19 +79,6 @@ pub fn compress(
     let (frame, stored_sha256, dict_id) = compress_record(v.bytes(), level, dict, max_record)?;
     let (meta, bytes, narrative) = v.into_parts();
     Ok(CompressedRecord { meta, frame, stored_sha256, dict_id, narrative, original: keep_original.then_some(bytes), frame_file: None })
-}
-
-thread_local! {
-    static FRAME_TMP: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Where streamed frames are written (the archive's temp folder; set by the ingest workers).
-pub fn set_frame_tmp_dir(dir: &Path) {
-    FRAME_TMP.with(|c| *c.borrow_mut() = Some(dir.to_path_buf()));
-}
-
-fn src_tmp_dir() -> PathBuf {
-    FRAME_TMP.with(|c| c.borrow().clone()).unwrap_or_else(std::env::temp_dir)
 }
 
 /// Compress a file into one zstd frame in a temp file under `tmp`, streaming (content size

@@ -66,6 +66,8 @@ pub struct Part {
     pub path: String,
     /// The record's original bytes.
     pub bytes: Vec<u8>,
+    /// Their SHA-256, when the reader had to take it (to link attachments); else the worker does.
+    pub id: Option<RecordId>,
     /// `vendor-xml` or `csv-row`.
     pub format: &'static str,
     /// Media type (with the charset of the source file).
@@ -220,12 +222,7 @@ impl Ctx<'_> {
         let profile = self.profile;
         let Some(vx) = profile.vendor_xml.clone() else { return };
         let fm = &profile.fields;
-        let mut wanted: HashSet<String> = [&fm.subject_id, &fm.document_id, &fm.doc_type, &fm.created, &fm.service_date, &fm.title]
-            .into_iter()
-            .chain([&fm.organisation, &fm.retention_class, &fm.birth_date])
-            .flatten()
-            .cloned()
-            .collect();
+        let mut wanted: HashSet<String> = fm.keys().cloned().collect();
         let att = self.profile.attachments.clone();
         let attachment = att.as_ref().and_then(|a| Some((a.element.clone().unwrap_or_default(), a.file.clone()?, a.declared_type.clone())));
         if let Some((_, f, t)) = &attachment {
@@ -262,32 +259,24 @@ impl Ctx<'_> {
                 pending.push(Unit::Problem { path, abs: None, bytes: None, findings: vec![f] });
                 return self.flush(&mut pending);
             }
-            let get = |k: &Option<String>| k.as_ref().and_then(|k| r.values.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-            let fields = Mapped {
-                subject_id: get(&fm.subject_id),
-                document_id: get(&fm.document_id),
-                doc_type: get(&fm.doc_type),
-                created: get(&fm.created),
-                service_date: get(&fm.service_date),
-                title: get(&fm.title),
-                organisation: get(&fm.organisation),
-                retention_class: get(&fm.retention_class),
-                birth_date: get(&fm.birth_date),
-            };
-            let id = RecordId(Sha256::of(&bytes));
-            let refs: Vec<(String, Option<String>)> = r.attachments.clone();
+            let fields = fm.resolve(|k| r.values.get(k).cloned());
+            // The digest is needed here only to link attachments; otherwise a worker takes it.
+            let id = (!r.attachments.is_empty()).then(|| RecordId(Sha256::of(&bytes)));
             pending.push(Unit::Part(Part {
                 path,
                 bytes,
+                id,
                 format: "vendor-xml",
                 media_type: format!("application/xml; charset={}", enc.label()),
                 fields: fields.clone(),
                 text: r.text,
                 findings: vec![],
             }));
-            for (f, declared) in refs {
-                let u = self.attachment(&f, declared, id, &fields);
-                pending.push(u);
+            if let Some(id) = id {
+                for (f, declared) in r.attachments {
+                    let u = self.attachment(&f, declared, id, &fields);
+                    pending.push(u);
+                }
             }
             self.flush(&mut pending)
         });
@@ -342,18 +331,14 @@ impl Ctx<'_> {
     }
 }
 
-/// The encoding an XML file declares (for the media type of its records).
+/// The encoding an XML file declares (for the media type of its records; the parse has
+/// already refused a declaration it cannot read).
 fn head_encoding(f: &File) -> Encoding {
     let mut head = [0u8; 200];
     let n = f.read_at(&mut head, 0).unwrap_or(0);
     let text = String::from_utf8_lossy(&head[..n]);
-    text.find("encoding=")
-        .and_then(|i| {
-            let rest = &text[i + 9..];
-            let q = rest.chars().next()?;
-            let rest = &rest[1..];
-            Encoding::from_label(&rest[..rest.find(q)?])
-        })
+    crate::formats::xml::declared_encoding(text.trim_start_matches('\u{FEFF}'))
+        .and_then(|l| Encoding::from_label(&l))
         .unwrap_or(Encoding::Utf8)
 }
 

@@ -104,6 +104,42 @@ pub struct FieldMap {
     pub birth_date: Option<String>,
 }
 
+impl FieldMap {
+    /// The record-model values of one record: `get` looks a source path or column up; values
+    /// are trimmed, and empty ones are absent.
+    pub fn resolve(&self, get: impl Fn(&str) -> Option<String>) -> crate::validate::mapped::Mapped {
+        let v = |k: &Option<String>| k.as_deref().and_then(&get).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        crate::validate::mapped::Mapped {
+            subject_id: v(&self.subject_id),
+            document_id: v(&self.document_id),
+            doc_type: v(&self.doc_type),
+            created: v(&self.created),
+            service_date: v(&self.service_date),
+            title: v(&self.title),
+            organisation: v(&self.organisation),
+            retention_class: v(&self.retention_class),
+            birth_date: v(&self.birth_date),
+        }
+    }
+
+    /// Every source path or column the mapping reads.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        [
+            &self.subject_id,
+            &self.document_id,
+            &self.doc_type,
+            &self.created,
+            &self.service_date,
+            &self.title,
+            &self.organisation,
+            &self.retention_class,
+            &self.birth_date,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 /// Attachment references.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -44,24 +44,9 @@ impl Ctx<'_> {
         let join = cfg.subjects.clone();
         let subjects_file = join.as_ref().map(|j| j.file.clone()).unwrap_or_default();
         self.table(&cfg.records, enc, delim, quote, max_row, |header, row, _| {
-            let col = |c: &Option<String>| {
-                c.as_ref()
-                    .and_then(|c| header.iter().position(|h| h == c))
-                    .and_then(|i| row.get(i))
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty())
-            };
-            let mut m = Mapped {
-                subject_id: col(&fm.subject_id),
-                document_id: col(&fm.document_id),
-                doc_type: col(&fm.doc_type),
-                created: col(&fm.created),
-                service_date: col(&fm.service_date),
-                title: col(&fm.title),
-                organisation: col(&fm.organisation),
-                retention_class: col(&fm.retention_class),
-                birth_date: col(&fm.birth_date),
-            };
+            let cell = |c: &str| header.iter().position(|h| h == c).and_then(|i| row.get(i)).cloned();
+            let col = |c: &Option<String>| c.as_deref().and_then(cell).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+            let mut m = fm.resolve(cell);
             let mut findings = Vec::new();
             if let Some(j) = &join {
                 match col(&Some(j.foreign_key.clone())) {
@@ -196,18 +181,22 @@ impl Ctx<'_> {
                 .filter(|(h, _)| text_cols.is_empty() || text_cols.contains(h))
                 .map(|(_, v)| v.as_str())
                 .collect();
-            let id = RecordId(Sha256::of(&raw));
+            // The digest is needed here only to link attachments; otherwise a worker takes it.
+            let id = (!refs.is_empty()).then(|| RecordId(Sha256::of(&raw)));
             let mut units = vec![Unit::Part(Part {
                 path,
                 bytes: raw,
+                id,
                 format: "csv-row",
                 media_type: media_type.clone(),
                 fields: fields_m.clone(),
                 text: text.join(" "),
                 findings,
             })];
-            for (f, declared) in refs {
-                units.push(self.attachment(&f, declared, id, &fields_m));
+            if let Some(id) = id {
+                for (f, declared) in refs {
+                    units.push(self.attachment(&f, declared, id, &fields_m));
+                }
             }
             for u in units {
                 self.send(u);
