@@ -1,6 +1,7 @@
 //! An open archive: configuration, store and index together, plus the bookkeeping every
 //! command shares (recovery of interrupted writes, flushing the ledger to the store).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -286,5 +287,29 @@ impl Archive {
         }
         self.index.mark_flushed(first, last, key.as_str()).await?;
         Ok(Some(key.to_string()))
+    }
+
+    /// The ledger as the store holds it (after flushing what the index has not yet written),
+    /// replayed: the source of truth for holds, facts, plans and tombstones.
+    pub async fn ledger_state(&self) -> Result<(crate::truth::LedgerState, crate::truth::StoredLedger), ArchiveError> {
+        self.flush_ledger().await?;
+        let stored = crate::truth::read_ledger(&*self.store).await?;
+        Ok((crate::truth::LedgerState::replay(&stored.events), stored))
+    }
+
+    /// Subjects and records under a hold that the ledger *or* the index holds in force: a
+    /// hold is lifted only when both agree it is gone (deleting index rows lifts nothing).
+    pub async fn held(&self) -> Result<(HashSet<String>, HashSet<crate::ids::RecordId>), ArchiveError> {
+        let (mut subjects, mut records) = self.index.held().await?;
+        let (state, _) = self.ledger_state().await?;
+        for h in state.holds.values().filter(|h| h.removed_at.is_none()) {
+            if h.kind == "subject"
+                && let Some(s) = &h.subject
+            {
+                subjects.insert(s.clone());
+            }
+            records.extend(h.records.iter().copied());
+        }
+        Ok((subjects, records))
     }
 }

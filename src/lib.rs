@@ -25,5 +25,6 @@ pub mod retention;
 pub mod retrieve;
 pub mod sources;
 pub mod store;
+pub mod truth;
 pub mod validate;
 pub mod verify;

@@ -47,9 +47,34 @@ pub struct DictInfo {
     /// Records it was trained on.
     pub samples: u64,
     /// Compression ratio (original / stored) of the training records with this dictionary.
+    /// Recorded in ledger events as integer parts per million (`trained_ratio_ppm`): events
+    /// carry no floats. Events written before that carry the float `trained_ratio`.
+    #[serde(rename = "trained_ratio_ppm", alias = "trained_ratio", with = "ratio_ppm")]
     pub trained_ratio: f64,
     /// When (RFC 3339).
     pub created_at: String,
+}
+
+/// A ratio as integer parts per million; reads either that or a legacy float ratio.
+mod ratio_ppm {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ratio: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64((ratio.max(0.0) * 1e6).round() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Ppm(u64),
+            Ratio(f64),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Ppm(p) => p as f64 / 1e6,
+            Either::Ratio(r) => r,
+        })
+    }
 }
 
 /// Dictionary failures.

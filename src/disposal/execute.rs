@@ -3,7 +3,7 @@
 //! pack, stored and verified, then the index switched in one transaction, then the old
 //! object deleted). A crash at any point and a re-run end in the same state.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -12,25 +12,36 @@ use super::{DisposalError, due};
 use crate::archive::{Archive, now};
 use crate::ids::{PackId, RecordId};
 use crate::index::PackRow;
-use crate::index::retention::{PackDisposal, Plan, PlanItem, Tombstone};
+use crate::index::retention::{KeptItem, PackDisposal, Plan, PlanItem, Tombstone};
 use crate::ledger::{self, NewEvent};
 use crate::pack::{self, PackWriter, format::FOOTER_LEN};
+use crate::record::RecordMeta;
 use crate::store::ObjectKey;
+use crate::truth::{LedgerState, StoredPack, judge};
 
-/// Make a plan of everything due on `as_of`.
+/// Make a plan of everything due on `as_of`. The index proposes; each candidate is then
+/// re-judged from its metadata frame, the ledger's facts and holds, and the policies, and only
+/// those all agree on go into the plan, each with the rule and the facts that make it due.
+/// The rest are listed as kept back, with the reason.
 pub async fn plan(archive: &Archive, as_of: NaiveDate, actor: &str) -> Result<Plan, DisposalError> {
     let packs = due(archive, as_of).await?;
-    let items: Vec<PlanItem> = packs
-        .iter()
-        .flat_map(|p| {
-            p.due.iter().map(|d| PlanItem {
-                record_id: d.record_id,
-                pack_id: p.pack_id,
-                disposal: d.disposal.clone(),
-                rule: d.rule.clone(),
-            })
-        })
-        .collect();
+    let (state, stored) = sound_ledger(archive).await?;
+    let policies = super::policies(archive)?;
+    let mut items = Vec::new();
+    let mut kept = Vec::new();
+    for (p, d) in packs.iter().flat_map(|p| p.due.iter().map(move |d| (p, d))) {
+        let judged = match frame_meta(archive, &d.record_id).await? {
+            Ok(meta) => judge::disposable(&meta, &state, &policies, as_of),
+            Err(why) => Err(why),
+        };
+        match judged {
+            Ok(due) => {
+                items.push(PlanItem { record_id: d.record_id, pack_id: p.pack_id, disposal: due.disposal, rule: due.rule, why: due.why })
+            }
+            Err(why) => kept.push(KeptItem { record_id: d.record_id, why: format!("the index calls it due, but {why}") }),
+        }
+    }
+    drop(stored);
     let plan = Plan {
         plan_id: format!("plan-{}", ulid::Ulid::new().to_string().to_lowercase()),
         as_of: as_of.to_string(),
@@ -40,6 +51,7 @@ pub async fn plan(archive: &Archive, as_of: NaiveDate, actor: &str) -> Result<Pl
         approved_at: None,
         executed_at: None,
         items,
+        kept,
     };
     let event = NewEvent {
         event_type: ledger::DISPOSAL_PLAN.into(),
@@ -52,6 +64,31 @@ pub async fn plan(archive: &Archive, as_of: NaiveDate, actor: &str) -> Result<Pl
     archive.index.add_plan(&plan, vec![event], &now()).await?;
     archive.flush_ledger().await?;
     Ok(plan)
+}
+
+/// The ledger from the store, replayed; refused when a segment is damaged or the chain is
+/// broken (a destructive decision is never taken on a ledger that cannot be trusted).
+async fn sound_ledger(archive: &Archive) -> Result<(LedgerState, crate::truth::StoredLedger), DisposalError> {
+    let (state, stored) = archive.ledger_state().await?;
+    if let Some((seq, why)) = &stored.chain {
+        return Err(DisposalError::Refused(format!("the ledger in the store is broken at event {seq} ({why}); run `arkisto verify`")));
+    }
+    if let Some((key, why)) = stored.problems.first() {
+        return Err(DisposalError::Refused(format!("ledger segment {key} {why}; run `arkisto verify`")));
+    }
+    Ok((state, stored))
+}
+
+/// A record's metadata frame, read from its pack (where the index says it is; the frame
+/// names the record and matches its digest, or it is not used). `Ok(Err)` says why not.
+async fn frame_meta(archive: &Archive, id: &RecordId) -> Result<Result<RecordMeta, String>, DisposalError> {
+    let Some(loc) = archive.index.locate(id).await? else { return Ok(Err("the index does not locate it".into())) };
+    let key = ObjectKey::new(loc.pack_key.clone())?;
+    match archive.store.get_range(&key, loc.location.meta_offset, loc.location.meta_len).await {
+        Ok(frame) => Ok(pack::decode_meta(&frame, &loc.location).map_err(|e| format!("its metadata frame does not read ({e})"))),
+        Err(crate::store::StoreError::NotFound(_)) => Ok(Err(format!("its pack {key} is missing"))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Approve a plan. The approver must not be the planner.
@@ -92,68 +129,117 @@ pub struct ExecuteReport {
     pub kept: Vec<(RecordId, String)>,
 }
 
-/// Carry out an approved plan. Re-checks every record now: still indexed, still due by the
-/// plan's date under its current retention, not held.
+/// Carry out an approved plan. The plan and its approval are taken from the ledger in the
+/// store, not the index; each pack is read whole and must match the digest its ingestion
+/// event committed; each record is re-judged from its metadata frame, the ledger's facts and
+/// holds and the policies, on the plan's date or today, whichever is earlier. A record that
+/// fails any of this is kept back, with the reason; it is never destroyed.
 pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<ExecuteReport, DisposalError> {
     let _writer = archive.lock_writer()?;
     archive.recover().await?;
-    let p = archive.index.plan(plan_id).await?.ok_or_else(|| DisposalError::Refused(format!("no plan {plan_id}")))?;
-    let Some(approver) = p.approved_by.clone() else {
-        return Err(DisposalError::Refused(format!(
-            "plan {plan_id} is not approved; another person must run `arkisto dispose approve {plan_id}`"
-        )));
+    let (state, _stored) = sound_ledger(archive).await?;
+    let Some(p) = state.plans.get(plan_id).cloned() else {
+        let why = if archive.index.plan(plan_id).await?.is_some() {
+            "the index holds it, but the ledger does not (the index was edited?); run `arkisto verify`"
+        } else {
+            "`arkisto dispose plan` makes one"
+        };
+        return Err(DisposalError::Refused(format!("no plan {plan_id} in the ledger: {why}")));
+    };
+    let approver = match &p.approved_by {
+        Some(a) if *a != p.planned_by => a.clone(),
+        Some(_) => {
+            return Err(DisposalError::Refused(format!("plan {plan_id} was approved by its own planner; another person must approve it")));
+        }
+        None => {
+            return Err(DisposalError::Refused(format!(
+                "plan {plan_id} is not approved in the ledger; another person must run `arkisto dispose approve {plan_id}`"
+            )));
+        }
     };
     let mut rep = ExecuteReport { plan_id: plan_id.into(), ..Default::default() };
     let as_of: NaiveDate = p.as_of.parse().map_err(|_| DisposalError::Refused(format!("plan {plan_id} has a bad date")))?;
-    let rows: HashMap<RecordId, _> = archive.index.retention_rows(None).await?.into_iter().map(|r| (r.record_id, r)).collect();
-    let (held_subjects, held_records) = archive.index.held().await?;
-    let mut by_pack: HashMap<PackId, Vec<Tombstone>> = HashMap::new();
-    for item in &p.items {
-        let Some(r) = rows.get(&item.record_id) else { continue }; // disposed already (re-run)
-        let held = held_records.contains(&r.record_id) || r.subject.as_ref().is_some_and(|s| held_subjects.contains(s));
-        let still_due = r.disposal.parse::<NaiveDate>().ok().is_some_and(|d| d <= as_of);
-        if held || !still_due {
-            let why = if held { "under a legal hold".to_string() } else { format!("no longer due ({} under {})", r.disposal, r.rule) };
-            rep.kept.push((r.record_id, why));
-            continue;
-        }
-        by_pack.entry(r.pack_id).or_default().push(Tombstone {
-            record_id: r.record_id,
-            document_id: r.document_id.clone(),
-            plan_id: plan_id.into(),
-            disposed_at: String::new(),
-            detail: serde_json::json!({
-                "record_id": r.record_id, "document_id": r.document_id, "stored_sha256": r.stored_sha256,
-                "rule": r.rule, "disposal": r.disposal, "plan_id": plan_id, "planned_by": p.planned_by,
-                "approved_by": approver, "pack_id": r.pack_id,
-            }),
-        });
-    }
-    let mut packs: Vec<PackId> = by_pack.keys().copied().collect();
-    packs.sort();
-    let keys: HashMap<PackId, String> = archive.index.packs().await?.into_iter().map(|p| (p.pack_id, p.key)).collect();
     let today = chrono::Utc::now().date_naive();
-    for pack_id in packs {
-        let mut tombs = by_pack.remove(&pack_id).unwrap_or_default();
+    let on = as_of.min(today);
+    let policies = super::policies(archive)?;
+    let (held_subjects, held_records) = archive.index.held().await?;
+    // Group the plan's records by the pack the ledger places them in.
+    let mut by_pack: BTreeMap<PackId, Vec<RecordId>> = BTreeMap::new();
+    for item in &p.items {
+        if state.tombstones.contains_key(&item.record_id) {
+            continue; // destroyed already (a re-run)
+        }
+        match state.record_pack.get(&item.record_id) {
+            Some(pack) => by_pack.entry(*pack).or_default().push(item.record_id),
+            None => rep.kept.push((item.record_id, "the ledger places it in no pack; run `arkisto verify`".into())),
+        }
+    }
+    let run_ids: HashMap<PackId, Option<crate::ids::RunId>> =
+        archive.index.packs().await?.into_iter().map(|p| (p.pack_id, p.run_id)).collect();
+    for (pack_id, planned) in by_pack {
+        let Some(commit) = state.packs.get(&pack_id) else { continue };
+        let key = ObjectKey::new(commit.key.clone())?;
+        let keep_all = |rep: &mut ExecuteReport, why: String| rep.kept.extend(planned.iter().map(|r| (*r, why.clone())));
         // Object Lock set from an earlier horizon (e.g. before a death date was known) is not
         // shortened; those records wait for it, and a later plan takes them.
         if archive.store.lock_configured()
-            && let Some(k) = keys.get(&pack_id)
-            && let Some(until) = archive.store.lock_state(&ObjectKey::new(k.clone())?).await?.and_then(|s| s.retain_until)
+            && let Some(until) = archive.store.lock_state(&key).await?.and_then(|s| s.retain_until)
             && until > today
         {
-            for t in tombs {
-                rep.kept.push((t.record_id, format!("its pack is under Object Lock until {until}")));
+            keep_all(&mut rep, format!("its pack is under Object Lock until {until}"));
+            continue;
+        }
+        let stored = match crate::truth::read_pack(&*archive.store, &key).await? {
+            Ok(s) => s,
+            Err(why) => {
+                keep_all(&mut rep, format!("its pack does not read ({why}); run `arkisto verify`"));
+                continue;
             }
+        };
+        if stored.sha256 != commit.sha256 {
+            keep_all(&mut rep, format!("its pack {key} differs from the digest its ingestion event committed; run `arkisto verify`"));
             continue;
         }
         let at = now();
-        for t in &mut tombs {
-            t.disposed_at = at.clone();
-            t.detail["disposed_at"] = serde_json::Value::String(at.clone());
+        let mut tombs = Vec::new();
+        for id in &planned {
+            let Some((loc, meta)) = stored.metas.iter().find(|(l, _)| l.record_id == *id) else {
+                rep.kept.push((*id, format!("its pack {key} does not hold it")));
+                continue;
+            };
+            let meta = match meta {
+                Ok(m) => m,
+                Err(why) => {
+                    rep.kept.push((*id, format!("its metadata frame does not read ({why})")));
+                    continue;
+                }
+            };
+            let subject = meta.subject.as_ref().map(|s| s.value.clone());
+            if held_records.contains(id) || subject.as_ref().is_some_and(|s| held_subjects.contains(s)) {
+                rep.kept.push((*id, "the index shows it under a legal hold (the ledger does not: run `arkisto verify`)".into()));
+                continue;
+            }
+            match judge::disposable(meta, &state, &policies, on) {
+                Ok(due) => tombs.push(Tombstone {
+                    record_id: *id,
+                    document_id: meta.document_id.as_ref().map(|d| d.0.clone()),
+                    plan_id: plan_id.into(),
+                    disposed_at: at.clone(),
+                    detail: serde_json::json!({
+                        "record_id": id, "document_id": meta.document_id.as_ref().map(|d| d.0.clone()), "stored_sha256": loc.stored_sha256,
+                        "meta_sha256": loc.meta_sha256, "rule": due.rule, "disposal": due.disposal, "plan_id": plan_id,
+                        "planned_by": p.planned_by, "approved_by": approver, "pack_id": pack_id, "disposed_at": at,
+                    }),
+                }),
+                Err(why) => rep.kept.push((*id, why)),
+            }
+        }
+        if tombs.is_empty() {
+            continue;
         }
         let n = tombs.len();
-        if dispose_pack(archive, pack_id, &tombs, actor).await? {
+        let run_id = run_ids.get(&pack_id).copied().flatten();
+        if dispose_pack(archive, pack_id, &key, run_id, &stored, &state, &policies, &tombs, actor).await? {
             rep.packs_compacted += 1;
         } else {
             rep.packs_deleted += 1;
@@ -175,14 +261,23 @@ pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<Ex
     Ok(rep)
 }
 
-/// Dispose of `tombs` in one pack; returns whether the pack was compacted (true) or deleted.
-async fn dispose_pack(archive: &Archive, pack_id: PackId, tombs: &[Tombstone], actor: &str) -> Result<bool, DisposalError> {
+/// Dispose of `tombs` in one pack, read and checked as `stored`; returns whether the pack
+/// was compacted (true) or deleted. The survivors are the pack's own table minus the
+/// destroyed, never the index's idea of its members.
+#[allow(clippy::too_many_arguments)]
+async fn dispose_pack(
+    archive: &Archive,
+    pack_id: PackId,
+    old_key: &ObjectKey,
+    run_id: Option<crate::ids::RunId>,
+    stored: &StoredPack,
+    state: &LedgerState,
+    policies: &crate::retention::Policies,
+    tombs: &[Tombstone],
+    actor: &str,
+) -> Result<bool, DisposalError> {
     let gone: HashSet<RecordId> = tombs.iter().map(|t| t.record_id).collect();
-    let members = archive.index.pack_records(pack_id).await?;
-    let survivors: Vec<_> = members.iter().filter(|l| !gone.contains(&l.record_id)).cloned().collect();
-    let old = archive.index.packs().await?.into_iter().find(|p| p.pack_id == pack_id);
-    let Some(old) = old else { return Ok(false) };
-    let old_key = ObjectKey::new(old.key.clone())?;
+    let survivors: Vec<_> = stored.metas.iter().filter(|(l, _)| !gone.contains(&l.record_id)).collect();
     let mut events: Vec<NewEvent> = tombs
         .iter()
         .map(|t| NewEvent {
@@ -202,29 +297,25 @@ async fn dispose_pack(archive: &Archive, pack_id: PackId, tombs: &[Tombstone], a
         let new_id = PackId::generate();
         let mut w = PackWriter::create(&tmp, new_id, now()).map_err(|e| io(e, "create pack"))?;
         let mut moved = Vec::with_capacity(survivors.len());
-        for l in &survivors {
-            let meta = archive.store.get_range(&old_key, l.meta_offset, l.meta_len).await?;
-            let data = archive.store.get_range(&old_key, l.data_offset, l.data_len).await?;
-            pack::decode_meta(&meta, l)
+        let today = chrono::Utc::now().date_naive();
+        let mut horizons = Vec::with_capacity(survivors.len());
+        for (l, meta) in &survivors {
+            let meta = meta
+                .as_ref()
                 .map_err(|e| DisposalError::Refused(format!("survivor {} is damaged ({e}); run `arkisto verify`", l.record_id)))?;
-            if crate::digest::Sha256::of(&data) != l.stored_sha256 {
+            let meta_frame = archive.store.get_range(old_key, l.meta_offset, l.meta_len).await?;
+            let data = archive.store.get_range(old_key, l.data_offset, l.data_len).await?;
+            if crate::digest::Sha256::of(&data) != l.stored_sha256 || crate::digest::Sha256::of(&meta_frame) != l.meta_sha256 {
                 return Err(DisposalError::Refused(format!("survivor {} is damaged; run `arkisto verify`", l.record_id)));
             }
-            moved.push(w.append_raw(&meta, &data, l).map_err(|e| io(e, "write pack"))?);
+            // The new pack keeps the survivors' lock: the earliest of their horizons, judged now.
+            let death = meta.subject.as_ref().and_then(|s| state.facts.get(&s.value)).map(String::as_str);
+            horizons.push(crate::retention::evaluate(policies, &judge::facts_of(meta, death), today).retention.lock_horizon);
+            moved.push(w.append_raw(&meta_frame, &data, l).map_err(|e| io(e, "write pack"))?);
         }
         let finished = w.finish().map_err(|e| io(e, "finish pack"))?;
-        let key = ObjectKey::new(old.key.replace(&pack_id.to_string(), &new_id.to_string()))?;
-        archive
-            .index
-            .begin_pack(new_id, key.as_str(), old.run_id.unwrap_or_else(crate::ids::RunId::generate), &finished.table.created)
-            .await?;
-        // The new pack keeps the survivors' lock: the earliest of their horizons.
-        let mut horizons = Vec::with_capacity(survivors.len());
-        for l in &survivors {
-            if let Some(r) = archive.index.retention_row(&l.record_id).await? {
-                horizons.push(r.lock_horizon);
-            }
-        }
+        let key = ObjectKey::new(old_key.as_str().replace(&pack_id.to_string(), &new_id.to_string()))?;
+        archive.index.begin_pack(new_id, key.as_str(), run_id.unwrap_or_else(crate::ids::RunId::generate), &finished.table.created).await?;
         let horizon = crate::ingest::pack_lock_horizon(horizons.iter().map(String::as_str));
         // Unlocked until indexed, as at ingest (an interrupted compaction must be undoable).
         let opts = crate::store::PutOptions { sha256: Some(finished.sha256), no_lock: true };
@@ -245,7 +336,7 @@ async fn dispose_pack(archive: &Archive, pack_id: PackId, tombs: &[Tombstone], a
             sha256: finished.sha256,
             record_count: moved.len() as u64,
             created_at: finished.table.created.clone(),
-            run_id: old.run_id,
+            run_id,
         };
         events.push(NewEvent {
             event_type: ledger::COMPACTION.into(),
@@ -268,8 +359,8 @@ async fn dispose_pack(archive: &Archive, pack_id: PackId, tombs: &[Tombstone], a
         archive.index.dispose_in_pack(PackDisposal { old_pack: pack_id, new_pack: None, tombstones: tombs }, events, &now()).await?;
     }
     // The index no longer points at the old pack: delete the object, then forget the row.
-    crate::lock::release_for_delete(archive, &old_key).await;
-    archive.store.delete(&old_key).await?;
+    crate::lock::release_for_delete(archive, old_key).await;
+    archive.store.delete(old_key).await?;
     archive.index.drop_pack(pack_id).await?;
     Ok(compacted)
 }

@@ -202,7 +202,8 @@ pub async fn import_facts(archive: &Archive, file: &Path, actor: &str) -> Result
                 outcome: "changed".into(),
                 detail: serde_json::json!({ "changes": updates.iter().map(|u| serde_json::json!({
                     "record_id": u.record_id, "from": old.get(&u.record_id).map(|r| format!("{} ({})", r.disposal, r.rule)),
-                    "to": format!("{} ({})", u.disposal, u.rule), "lock_horizon": u.lock_horizon })).collect::<Vec<_>>() }),
+                    "to": format!("{} ({})", u.disposal, u.rule), "disposal": u.disposal, "rule": u.rule,
+                    "lock_horizon": u.lock_horizon })).collect::<Vec<_>>() }),
             });
         }
         archive.index.update_retention(&updates, events, &now()).await?;
@@ -266,6 +267,17 @@ pub async fn remove_hold(archive: &Archive, hold_id: &str, reason: &str, actor: 
         detail: serde_json::json!({ "hold_id": hold_id, "removed_by": actor, "removed_at": at, "reason": reason.trim() }),
     };
     let hold = archive.index.holds(false).await?.into_iter().find(|h| h.hold_id == hold_id);
+    // Lifting a hold is decided by the ledger: a hold the index shows but the ledger never
+    // placed (or already removed) is not lifted, since the index may have been edited.
+    let (state, stored) = archive.ledger_state().await?;
+    if stored.chain.is_some() || !stored.problems.is_empty() {
+        return Err(DisposalError::Refused("the ledger in the store is damaged; run `arkisto verify` before removing a hold".into()));
+    }
+    if state.holds.get(hold_id).is_none_or(|h| h.removed_at.is_some()) {
+        return Err(DisposalError::Refused(format!(
+            "the ledger holds no active hold {hold_id}; `arkisto hold list` shows them (and `arkisto verify` checks the index against the ledger)"
+        )));
+    }
     if !archive.index.remove_hold(hold_id, actor, reason.trim(), &at, vec![event], &now()).await? {
         return Err(DisposalError::Refused(format!("no active hold {hold_id}; `arkisto hold list` shows them")));
     }
@@ -313,7 +325,7 @@ pub struct DueRecord {
 /// What could be destroyed on `as_of`, grouped by pack: dated, on or before `as_of`, not held.
 pub async fn due(archive: &Archive, as_of: NaiveDate) -> Result<Vec<DuePack>, DisposalError> {
     let rows = archive.index.retention_rows(None).await?;
-    let (held_subjects, held_records) = archive.index.held().await?;
+    let (held_subjects, held_records) = archive.held().await?;
     let mut by_pack: Vec<DuePack> = Vec::new();
     let mut idx: HashMap<PackId, usize> = HashMap::new();
     for r in rows {

@@ -6,6 +6,7 @@
 pub mod coord;
 pub mod links;
 mod pg;
+pub mod projection;
 pub mod rebuild;
 pub mod repair;
 pub mod retention;
@@ -41,6 +42,9 @@ pub enum IndexError {
     /// A uniqueness rule was hit (e.g. a document id already archived).
     #[error("index conflict: {0}")]
     Conflict(String),
+    /// An event could not be encoded for the ledger (a bug in the caller: nothing was written).
+    #[error(transparent)]
+    BadEvent(crate::ledger::FloatInEvent),
 }
 
 impl IndexError {
@@ -50,6 +54,7 @@ impl IndexError {
             IndexError::Db(_) => "index-db",
             IndexError::Corrupt { .. } => "index-corrupt",
             IndexError::Conflict(_) => "index-conflict",
+            IndexError::BadEvent(_) => "ledger-float",
         }
     }
 }
@@ -225,7 +230,7 @@ pub struct RunFile {
 
 /// The index, whatever database holds it.
 #[async_trait]
-pub trait Index: retention::RetentionIndex + coord::CoordIndex + links::LinkIndex + Send + Sync {
+pub trait Index: retention::RetentionIndex + coord::CoordIndex + links::LinkIndex + projection::ProjectionIndex + Send + Sync {
     /// Create or upgrade the schema.
     async fn migrate(&self) -> Result<(), IndexError>;
     /// Empty every table (before a rebuild).

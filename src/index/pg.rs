@@ -19,10 +19,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
     (2, include_str!("../../migrations/postgres/0002_instances.sql")),
     (3, include_str!("../../migrations/postgres/0003_links.sql")),
+    (4, include_str!("../../migrations/postgres/0004_event_body.sql")),
 ];
 
 crate::index::coord::impl_coord!(PgIndex, PgRow, crate::index::sql::numbered);
 crate::index::links::impl_links!(PgIndex, crate::index::sql::numbered);
+crate::index::projection::impl_projection!(PgIndex, crate::index::sql::numbered);
 
 /// The PostgreSQL index.
 #[derive(Clone, Debug)]
@@ -72,7 +74,7 @@ impl PgIndex {
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             seq += 1;
-            let ev = Event::chain(e, seq, now.to_string(), prev);
+            let ev = Event::chain(e, seq, now.to_string(), prev).map_err(IndexError::BadEvent)?;
             prev = ev.hash;
             insert_event(tx, &ev, None).await?;
             out.push(ev);
@@ -82,7 +84,7 @@ impl PgIndex {
 }
 
 async fn insert_event(tx: &mut Transaction<'static, Postgres>, ev: &Event, segment: Option<&str>) -> Result<(), IndexError> {
-    sqlx::query("INSERT INTO ledger (seq, time, event_type, actor, purpose, object, outcome, detail, prev_hash, hash, segment) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
+    sqlx::query("INSERT INTO ledger (seq, time, event_type, actor, purpose, object, outcome, detail, prev_hash, hash, segment, body) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)")
         .bind(ev.seq)
         .bind(&ev.time)
         .bind(&ev.event_type)
@@ -94,12 +96,15 @@ async fn insert_event(tx: &mut Transaction<'static, Postgres>, ev: &Event, segme
         .bind(ev.prev_hash.to_hex())
         .bind(ev.hash.to_hex())
         .bind(segment)
+        .bind(&ev.body)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
 fn event_from_row(r: &PgRow) -> Result<Event, IndexError> {
+    // An encoding-2 event is its stored bytes (`body`); the other columns are copies for
+    // queries, read as they are so that `verify` sees an edited copy (Event::matches_body).
     let detail: String = r.try_get("detail")?;
     Ok(Event {
         seq: r.try_get("seq")?,
@@ -112,6 +117,7 @@ fn event_from_row(r: &PgRow) -> Result<Event, IndexError> {
         detail: serde_json::from_str(&detail).map_err(|e| corrupt("ledger.detail", e))?,
         prev_hash: parse("ledger.prev_hash", &r.try_get::<String, _>("prev_hash")?)?,
         hash: parse("ledger.hash", &r.try_get::<String, _>("hash")?)?,
+        body: r.try_get("body")?,
     })
 }
 

@@ -60,7 +60,7 @@ pub async fn repair(archive: &Archive, actor: &str) -> Result<RepairReport, Arch
                     purpose: None,
                     object: row.pack_id.to_string(),
                     outcome: "adopted".into(),
-                    detail: serde_json::json!({ "key": o.key.as_str(), "records": records.iter().map(|r| r.meta.record_id).collect::<Vec<_>>() }),
+                    detail: serde_json::json!({ "key": o.key.as_str(), "pack_sha256": row.sha256, "size": row.size, "records": records.iter().map(|r| r.meta.record_id).collect::<Vec<_>>() }),
                 };
                 archive.index.index_text(&texts).await?;
                 archive.index.commit_pack(&row, &records, vec![event], &now(), false).await?;

@@ -95,6 +95,19 @@ pub struct PlanItem {
     pub disposal: String,
     /// Its rule.
     pub rule: String,
+    /// Why it is due: the rule and the facts, as judged from its metadata frame, the ledger
+    /// and the policies when the plan was made (empty in plans made before this was kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<String>,
+}
+
+/// A record the index called due but that a plan or its execution kept back.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeptItem {
+    /// Record.
+    pub record_id: RecordId,
+    /// Why it is kept.
+    pub why: String,
 }
 
 /// A disposal plan.
@@ -116,6 +129,10 @@ pub struct Plan {
     pub executed_at: Option<String>,
     /// Records to destroy.
     pub items: Vec<PlanItem>,
+    /// Records the index called due that the source of truth did not (in the plan's ledger
+    /// event; the index keeps only the items).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<KeptItem>,
 }
 
 /// What remains of a destroyed record.

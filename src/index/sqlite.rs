@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_instances.sql")),
     (3, include_str!("../../migrations/sqlite/0003_fts_vocab.sql")),
     (4, include_str!("../../migrations/sqlite/0004_links.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_event_body.sql")),
 ];
 
 /// A prefix that stands for more words than this is searched as a prefix (FTS5's way).
@@ -25,6 +26,7 @@ const MAX_PREFIX_EXPANSION: usize = 1000;
 
 crate::index::coord::impl_coord!(SqliteIndex, SqliteRow, crate::index::sql::as_is);
 crate::index::links::impl_links!(SqliteIndex, crate::index::sql::as_is);
+crate::index::projection::impl_projection!(SqliteIndex, crate::index::sql::as_is);
 
 /// The SQLite index.
 #[derive(Clone, Debug)]
@@ -85,7 +87,7 @@ impl SqliteIndex {
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             seq += 1;
-            let ev = Event::chain(e, seq, now.to_string(), prev);
+            let ev = Event::chain(e, seq, now.to_string(), prev).map_err(IndexError::BadEvent)?;
             prev = ev.hash;
             insert_event(tx, &ev, None).await?;
             out.push(ev);
@@ -95,7 +97,7 @@ impl SqliteIndex {
 }
 
 async fn insert_event(tx: &mut Transaction<'static, Sqlite>, ev: &Event, segment: Option<&str>) -> Result<(), IndexError> {
-    sqlx::query("INSERT INTO ledger (seq, time, event_type, actor, purpose, object, outcome, detail, prev_hash, hash, segment) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+    sqlx::query("INSERT INTO ledger (seq, time, event_type, actor, purpose, object, outcome, detail, prev_hash, hash, segment, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
         .bind(ev.seq)
         .bind(&ev.time)
         .bind(&ev.event_type)
@@ -107,12 +109,15 @@ async fn insert_event(tx: &mut Transaction<'static, Sqlite>, ev: &Event, segment
         .bind(ev.prev_hash.to_hex())
         .bind(ev.hash.to_hex())
         .bind(segment)
+        .bind(&ev.body)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
 fn event_from_row(r: &SqliteRow) -> Result<Event, IndexError> {
+    // An encoding-2 event is its stored bytes (`body`); the other columns are copies for
+    // queries, read as they are so that `verify` sees an edited copy (Event::matches_body).
     let detail: String = r.try_get("detail")?;
     Ok(Event {
         seq: r.try_get("seq")?,
@@ -125,6 +130,7 @@ fn event_from_row(r: &SqliteRow) -> Result<Event, IndexError> {
         detail: serde_json::from_str(&detail).map_err(|e| corrupt("ledger.detail", e))?,
         prev_hash: parse("ledger.prev_hash", &r.try_get::<String, _>("prev_hash")?)?,
         hash: parse("ledger.hash", &r.try_get::<String, _>("hash")?)?,
+        body: r.try_get("body")?,
     })
 }
 

@@ -3,10 +3,22 @@
 //! detectable. Events are first committed in the index (in the same transaction as the state
 //! change they record), then written to the store as segments, from which `index rebuild`
 //! replays them. Events never contain document content.
+//!
+//! An event is stored as the canonical JSON of its fields (encoding 2, [`canonical`]) and its
+//! hash is the SHA-256 of exactly those bytes: nothing is ever re-serialised to be checked.
+//! Events written before encoding 2 (no `v` field, a `hash` field in the line) are checked
+//! the way they were written.
+
+pub mod canonical;
 
 use serde::{Deserialize, Serialize};
 
+pub use canonical::FloatInEvent;
+
 use crate::digest::Sha256;
+
+/// The event encoding arkisto writes (FORMAT.md section 5).
+pub const EVENT_ENCODING: u32 = 2;
 
 /// PREMIS event type for archiving a pack's records.
 pub const INGESTION: &str = "ingestion";
@@ -91,8 +103,35 @@ pub struct Event {
     pub detail: serde_json::Value,
     /// Hash of the previous event (zeros for the first).
     pub prev_hash: Sha256,
-    /// Hash of this event (all fields above).
+    /// Hash of this event: SHA-256 of `body` (encoding 2), or of the legacy serialisation.
     pub hash: Sha256,
+    /// The event's bytes as stored (encoding 2), which `hash` covers; `None` for an event
+    /// written in encoding 1.
+    #[serde(skip)]
+    pub body: Option<String>,
+}
+
+/// The fields of an encoding-2 event line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    v: u32,
+    seq: i64,
+    time: String,
+    event_type: String,
+    actor: String,
+    purpose: Option<String>,
+    object: String,
+    outcome: String,
+    detail: serde_json::Value,
+    prev_hash: Sha256,
+}
+
+/// Just enough of a line to tell its encoding.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    v: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -109,9 +148,15 @@ struct Hashed<'a> {
 }
 
 impl Event {
-    /// Chain a new event after `prev_hash` at position `seq`.
-    pub fn chain(e: NewEvent, seq: i64, time: String, prev_hash: Sha256) -> Self {
-        let mut ev = Event {
+    /// Chain a new event after `prev_hash` at position `seq`, encoded canonically. Refused
+    /// when the detail holds a float (it has no stable text form).
+    pub fn chain(e: NewEvent, seq: i64, time: String, prev_hash: Sha256) -> Result<Self, FloatInEvent> {
+        let fields = serde_json::json!({
+            "v": EVENT_ENCODING, "seq": seq, "time": time, "event_type": e.event_type, "actor": e.actor,
+            "purpose": e.purpose, "object": e.object, "outcome": e.outcome, "detail": e.detail, "prev_hash": prev_hash,
+        });
+        let body = canonical::encode(&fields)?;
+        Ok(Event {
             seq,
             time,
             event_type: e.event_type,
@@ -121,14 +166,63 @@ impl Event {
             outcome: e.outcome,
             detail: e.detail,
             prev_hash,
-            hash: Sha256([0; 32]),
-        };
-        ev.hash = ev.compute_hash();
-        ev
+            hash: Sha256::of(body.as_bytes()),
+            body: Some(body),
+        })
     }
 
-    /// The hash this event should have.
+    /// Read an encoding-2 event from its stored bytes; its hash is theirs.
+    pub fn from_body(body: String) -> Result<Self, String> {
+        let b: Body = serde_json::from_str(&body).map_err(|e| format!("event does not decode: {e}"))?;
+        if b.v != EVENT_ENCODING {
+            return Err(format!("event encoding {} is not known to this arkisto", b.v));
+        }
+        Ok(Event {
+            seq: b.seq,
+            time: b.time,
+            event_type: b.event_type,
+            actor: b.actor,
+            purpose: b.purpose,
+            object: b.object,
+            outcome: b.outcome,
+            detail: b.detail,
+            prev_hash: b.prev_hash,
+            hash: Sha256::of(body.as_bytes()),
+            body: Some(body),
+        })
+    }
+
+    /// Whether the fields equal what the stored bytes say (always, for an encoding-1 event,
+    /// whose hash covers the fields themselves). An index row's query columns are copies of
+    /// the bytes; this is how an edit of a copy is found.
+    pub fn matches_body(&self) -> bool {
+        let Some(body) = &self.body else { return true };
+        Self::from_body(body.clone()).is_ok_and(|b| b == *self)
+    }
+
+    /// Read one segment line, whichever encoding wrote it.
+    pub fn from_line(line: &str) -> Result<Self, String> {
+        let probe: Probe = serde_json::from_str(line).map_err(|e| format!("event does not decode: {e}"))?;
+        match probe.v {
+            Some(_) => Self::from_body(line.to_string()),
+            None => serde_json::from_str(line).map_err(|e| format!("event does not decode: {e}")),
+        }
+    }
+
+    /// The bytes a segment stores for this event (one line, without its line end).
+    pub fn line(&self) -> Result<String, String> {
+        match &self.body {
+            Some(b) => Ok(b.clone()),
+            None => serde_json::to_string(self).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The hash this event should have: the SHA-256 of its stored bytes (encoding 2), or of
+    /// the encoding-1 serialisation it was written with.
     pub fn compute_hash(&self) -> Sha256 {
+        if let Some(body) = &self.body {
+            return Sha256::of(body.as_bytes());
+        }
         let h = Hashed {
             seq: self.seq,
             time: &self.time,
@@ -161,6 +255,9 @@ pub fn check_chain(events: &[Event]) -> Option<(i64, String)> {
         if e.compute_hash() != e.hash {
             return Some((e.seq, "event content does not match its hash (edited?)".into()));
         }
+        if !e.matches_body() {
+            return Some((e.seq, "event fields differ from the event's stored bytes (edited?)".into()));
+        }
         prev = e.hash;
     }
     None
@@ -171,11 +268,12 @@ pub fn segment_key(first: i64, last: i64) -> String {
     format!("ledger/{first:012}-{last:012}.jsonl.zst")
 }
 
-/// Encode events as a zstd-compressed JSON-lines segment.
+/// Encode events as a zstd-compressed JSON-lines segment: each event's stored bytes, a line
+/// each.
 pub fn encode_segment(events: &[Event]) -> std::io::Result<Vec<u8>> {
     let mut jsonl = Vec::new();
     for e in events {
-        serde_json::to_writer(&mut jsonl, e).map_err(std::io::Error::other)?;
+        jsonl.extend_from_slice(e.line().map_err(std::io::Error::other)?.as_bytes());
         jsonl.push(b'\n');
     }
     zstd::bulk::compress(&jsonl, 3)
@@ -187,8 +285,8 @@ pub fn decode_segment(bytes: &[u8]) -> std::io::Result<Vec<Event>> {
     let mut d = zstd::stream::read::Decoder::new(bytes)?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut d, &mut text)?;
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        out.push(serde_json::from_str(line).map_err(std::io::Error::other)?);
+    for (i, line) in text.split('\n').enumerate().filter(|(_, l)| !l.is_empty()) {
+        out.push(Event::from_line(line).map_err(|e| std::io::Error::other(format!("line {}: {e}", i + 1)))?);
     }
     Ok(out)
 }
@@ -213,7 +311,7 @@ mod tests {
         let mut prev = Sha256([0; 32]);
         let mut evs = Vec::new();
         for i in 1..=4 {
-            let e = Event::chain(ev(&i.to_string()), i, "t".into(), prev);
+            let e = Event::chain(ev(&i.to_string()), i, "t".into(), prev).unwrap();
             prev = e.hash;
             evs.push(e);
         }

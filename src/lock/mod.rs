@@ -72,8 +72,8 @@ fn is_held(r: &RetentionRow, subjects: &HashSet<String>, records: &HashSet<Recor
 }
 
 /// Whether any of `ids` is held (a compacted pack inherits the hold of its survivors).
-pub async fn any_held(archive: &Archive, ids: &[RecordId]) -> Result<bool, IndexError> {
-    let (subjects, records) = archive.index.held().await?;
+pub async fn any_held(archive: &Archive, ids: &[RecordId]) -> Result<bool, LockError> {
+    let (subjects, records) = archive.held().await?;
     if ids.iter().any(|id| records.contains(id)) {
         return Ok(true);
     }
@@ -96,7 +96,7 @@ pub async fn desired(archive: &Archive, today: NaiveDate) -> Result<Vec<PackLock
     let policies = archive.config.retention.policies().map_err(|e| LockError::Policies(e.to_string()))?;
     let rows = archive.index.retention_rows(None).await?;
     let deaths: HashMap<String, String> = archive.index.facts().await?.into_iter().collect();
-    let (subjects, records) = archive.index.held().await?;
+    let (subjects, records) = archive.held().await?;
     let mut by_pack: BTreeMap<PackId, (Option<NaiveDate>, bool)> = BTreeMap::new();
     for r in &rows {
         let facts = crate::disposal::facts_of(archive, r, r.subject.as_ref().and_then(|s| deaths.get(s)).map(String::as_str));
@@ -206,7 +206,7 @@ pub async fn sync_legal_holds(archive: &Archive, subject: Option<&str>, records:
     if !archive.store.lock_configured() {
         return Ok(0);
     }
-    let (subjects, held) = archive.index.held().await?;
+    let (subjects, held) = archive.held().await?;
     let wanted: HashSet<RecordId> = records.iter().copied().collect();
     let rows = archive.index.retention_rows(None).await?;
     let touched: HashSet<PackId> = rows

@@ -3,14 +3,12 @@
 //! findings with stable `A###` codes naming the records affected; `Err` means the check
 //! itself could not run.
 
-pub mod scan;
-
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
 use crate::archive::{Archive, ArchiveError, now};
-pub use scan::scan_pack;
+pub use crate::truth::scan::{self, scan_pack};
 
 use crate::dict::DictId;
 use crate::digest::Sha256;
@@ -19,6 +17,9 @@ use crate::index::PackRow;
 use crate::ledger::{self, NewEvent};
 use crate::pack::{self, format::FOOTER_LEN};
 use crate::store::{ObjectKey, StoreError};
+use crate::truth::LedgerState;
+
+mod projection;
 
 /// Stable audit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -45,6 +46,24 @@ pub enum ACode {
     A010,
     /// A compression dictionary is missing or damaged: the records that need it are unreadable.
     A011,
+    /// A record's index row differs from its metadata frame (or is missing).
+    A012,
+    /// A record's retention decision in the index differs from the one its metadata frame and
+    /// the ledger record.
+    A013,
+    /// A legal hold in the index differs from the ledger.
+    A014,
+    /// A retention fact (death date) in the index differs from the ledger.
+    A015,
+    /// A tombstone in the index differs from the ledger, or a destroyed record is still live.
+    A016,
+    /// A disposal plan or approval in the index differs from the ledger.
+    A017,
+    /// A pack differs from what its ingestion event committed, or the ledger and the index
+    /// disagree about which packs exist.
+    A018,
+    /// An attachment link in the index differs from the ledger.
+    A019,
 }
 
 impl ACode {
@@ -62,6 +81,14 @@ impl ACode {
             ACode::A009 => "ledger chain broken",
             ACode::A010 => "ledger segment problem",
             ACode::A011 => "dictionary missing or damaged",
+            ACode::A012 => "index row differs from the metadata frame",
+            ACode::A013 => "index retention decision differs from the recorded one",
+            ACode::A014 => "legal hold differs from the ledger",
+            ACode::A015 => "retention fact differs from the ledger",
+            ACode::A016 => "tombstone differs from the ledger",
+            ACode::A017 => "disposal plan differs from the ledger",
+            ACode::A018 => "pack differs from its ingestion event",
+            ACode::A019 => "attachment link differs from the ledger",
         }
     }
 }
@@ -113,15 +140,22 @@ pub async fn verify(archive: &Archive, actor: &str) -> Result<VerifyReport, Arch
 pub async fn verify_slice(archive: &Archive, actor: &str, slice: u32, slices: u32) -> Result<VerifyReport, ArchiveError> {
     let slices = slices.max(1);
     let mut r = VerifyReport::default();
+    // The source of truth: the ledger as the store holds it (not the index's copy).
+    let stored = crate::truth::read_ledger(&*archive.store).await?;
+    let state = LedgerState::replay(&stored.events);
     let bad_dicts = verify_dicts(archive, &mut r).await?;
     let packs = archive.index.packs().await?;
     let mut known: HashMap<String, ()> = HashMap::new();
     for (i, p) in packs.iter().enumerate() {
         known.insert(p.key.clone(), ());
         if i as u32 % slices == slice % slices {
-            verify_pack(archive, p, &bad_dicts, &mut r).await?;
+            verify_pack(archive, p, &bad_dicts, &state, &mut r).await?;
         }
     }
+    if slices == 1 {
+        projection::verify_packs_listed(&packs, &state, &mut r);
+    }
+    projection::verify_retention(archive, &state, &mut r).await?;
     let orphans = if slices == 1 { archive.store.list("packs/").await? } else { Vec::new() };
     for o in orphans {
         if !known.contains_key(o.key.as_str()) && !archive.index.pending_packs().await?.iter().any(|p| p.key == o.key.as_str()) {
@@ -133,7 +167,7 @@ pub async fn verify_slice(archive: &Archive, actor: &str, slice: u32, slices: u3
             );
         }
     }
-    verify_ledger(archive, &mut r).await?;
+    verify_ledger(archive, &stored, &mut r).await?;
     let failed = !r.findings.is_empty();
     let event = NewEvent {
         event_type: ledger::FIXITY_CHECK.into(),
@@ -177,7 +211,13 @@ async fn verify_dicts(archive: &Archive, r: &mut VerifyReport) -> Result<Vec<u32
 /// A dictionary's bytes, loaded once per pack.
 type LoadedDict = std::sync::Arc<Vec<u8>>;
 
-async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut VerifyReport) -> Result<(), ArchiveError> {
+async fn verify_pack(
+    archive: &Archive,
+    p: &PackRow,
+    bad_dicts: &[u32],
+    state: &LedgerState,
+    r: &mut VerifyReport,
+) -> Result<(), ArchiveError> {
     r.packs += 1;
     let indexed = archive.index.pack_records(p.pack_id).await?;
     r.records += indexed.len() as u64;
@@ -236,6 +276,7 @@ async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut 
     }
     let key_name = p.key.clone();
     let mut found = Vec::new();
+    let mut metas = Vec::with_capacity(records.len());
     let scanned = scan_pack(&*archive.store, &key, info.size, &records, |l, frames| {
         let mut bad = |code: ACode, why: String| {
             let object = if code == ACode::A011 { format!("dicts/{}", l.dict_id) } else { key_name.clone() };
@@ -248,8 +289,9 @@ async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut 
             }
             Some(scan::Frames::Whole { meta, data }) => (meta, data),
             Some(scan::Frames::Streamed { meta, data }) => {
-                if let Err(e) = pack::decode_meta(meta, l) {
-                    bad(ACode::A005, e.to_string());
+                match pack::decode_meta(meta, l) {
+                    Ok(m) => metas.push(m),
+                    Err(e) => bad(ACode::A005, e.to_string()),
                 }
                 if let Err(why) = data {
                     bad(ACode::A004, why);
@@ -257,8 +299,9 @@ async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut 
                 return;
             }
         };
-        if let Err(e) = pack::decode_meta(meta, l) {
-            bad(ACode::A005, e.to_string());
+        match pack::decode_meta(meta, l) {
+            Ok(m) => metas.push(m),
+            Err(e) => bad(ACode::A005, e.to_string()),
         }
         if bad_dicts.contains(&l.dict_id) {
             return; // reported once, as A011, with every record that needs the dictionary
@@ -289,37 +332,47 @@ async fn verify_pack(archive: &Archive, p: &PackRow, bad_dicts: &[u32], r: &mut 
     for (code, object, record, why) in found {
         r.add(code, Some(object), vec![record], why);
     }
-    Ok(())
+    match state.packs.get(&p.pack_id) {
+        Some(c) if size_differs || c.sha256 == sha => {}
+        Some(_) => r.add(
+            ACode::A018,
+            Some(p.key.clone()),
+            all.clone(),
+            "pack bytes differ from the digest its ingestion event committed in the ledger (replaced?)",
+        ),
+        None => r.add(ACode::A018, Some(p.key.clone()), all.clone(), "no ingestion event in the ledger commits this pack"),
+    }
+    projection::verify_records(archive, p, &metas, state, r).await
 }
 
-async fn verify_ledger(archive: &Archive, r: &mut VerifyReport) -> Result<(), ArchiveError> {
+async fn verify_ledger(archive: &Archive, stored: &crate::truth::StoredLedger, r: &mut VerifyReport) -> Result<(), ArchiveError> {
     let events = archive.index.events().await?;
     r.ledger_events = events.len() as u64;
-    if let Some((seq, why)) = ledger::check_chain(&events) {
-        r.add(ACode::A009, Some(format!("ledger event {seq}")), vec![], why);
+    if let Some((seq, why)) = &stored.chain {
+        r.add(ACode::A009, Some(format!("ledger event {seq} (store)")), vec![], why.clone());
     }
-    let by_seq: HashMap<i64, &ledger::Event> = events.iter().map(|e| (e.seq, e)).collect();
-    let stored: std::collections::HashSet<String> = archive.store.list("ledger/").await?.into_iter().map(|o| o.key.to_string()).collect();
+    if let Some((seq, why)) = ledger::check_chain(&events)
+        && stored.chain.as_ref().is_none_or(|(s, _)| *s != seq)
+    {
+        r.add(ACode::A009, Some(format!("ledger event {seq} (index)")), vec![], why);
+    }
+    for (key, why) in &stored.problems {
+        r.add(ACode::A010, Some(key.clone()), vec![], format!("segment {why}"));
+    }
+    let keys: std::collections::HashSet<String> = archive.store.list("ledger/").await?.into_iter().map(|o| o.key.to_string()).collect();
     for key in archive.index.segments().await? {
-        if !stored.contains(&key) {
+        if !keys.contains(&key) {
             r.add(ACode::A010, Some(key), vec![], "ledger segment is missing from the store (the events it held are only in the index)");
         }
     }
-    for o in archive.store.list("ledger/").await? {
-        let bytes = crate::store::get_all(&*archive.store, &o.key).await?;
-        match ledger::decode_segment(&bytes) {
-            Ok(seg) => {
-                if let Some(bad) = seg.iter().find(|e| by_seq.get(&e.seq).is_none_or(|i| *i != *e)) {
-                    r.add(
-                        ACode::A010,
-                        Some(o.key.to_string()),
-                        vec![],
-                        format!("event {} in the segment differs from the index's ledger", bad.seq),
-                    );
-                }
-            }
-            Err(e) => r.add(ACode::A010, Some(o.key.to_string()), vec![], format!("segment does not decode: {e}")),
-        }
+    let by_seq: HashMap<i64, &ledger::Event> = events.iter().map(|e| (e.seq, e)).collect();
+    if let Some(bad) = stored.events.iter().find(|e| by_seq.get(&e.seq).is_none_or(|i| *i != *e)) {
+        r.add(
+            ACode::A010,
+            Some(format!("ledger event {}", bad.seq)),
+            vec![],
+            "the event in the store's segments differs from the index's ledger",
+        );
     }
     Ok(())
 }

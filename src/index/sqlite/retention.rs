@@ -201,6 +201,7 @@ impl RetentionIndex for SqliteIndex {
             approved_at: r.try_get("approved_at")?,
             executed_at: r.try_get("executed_at")?,
             items: json("disposal_plans.items_json", &r.try_get::<String, _>("items_json")?)?,
+            kept: Vec::new(),
         }))
     }
 
