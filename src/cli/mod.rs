@@ -139,6 +139,12 @@ enum Command {
     },
     /// Storage per source: records, original and stored bytes, ratio, dictionaries in use.
     Stats,
+    /// Check the retention rule sets in force: each rule must be reachable by some record
+    /// (exit 3 names the rules none can reach).
+    Policies {
+        #[command(subcommand)]
+        command: PoliciesCommand,
+    },
     /// Facts that arrive after ingest (death dates from a population-register extract).
     Facts {
         #[command(subcommand)]
@@ -260,6 +266,13 @@ enum HoldCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// `arkisto policies …`.
+#[derive(Subcommand, Debug)]
+enum PoliciesCommand {
+    /// Every rule of every rule set in force must be reachable by some record.
+    Check,
 }
 
 #[derive(Subcommand, Debug)]
@@ -671,6 +684,24 @@ async fn run(cli: Cli) -> Result<u8> {
                 }
             }
             Ok(0)
+        }
+        Command::Policies { command: PoliciesCommand::Check } => {
+            let cfg = load_config(&cli)?;
+            let policies = cfg.retention.policies()?;
+            let reach = arkisto::retention::reach::check(&policies, chrono::Utc::now().date_naive());
+            let dead = reach.iter().filter(|r| r.example.is_none()).count();
+            if json {
+                writeln!(out, "{}", serde_json::json!({ "rules": reach, "unreachable": dead }))?;
+            } else {
+                for r in &reach {
+                    match &r.example {
+                        Some(e) => writeln!(out, "ok    {} ({}): e.g. {e}", r.rule, r.ruleset)?,
+                        None => writeln!(out, "ERROR {} ({}): no record can reach this rule", r.rule, r.ruleset)?,
+                    }
+                }
+                writeln!(out, "{} rules, {} unreachable", reach.len(), dead)?;
+            }
+            Ok(if dead == 0 { 0 } else { 3 })
         }
         Command::Stats => {
             let a = open(&cli).await?;

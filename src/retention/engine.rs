@@ -138,23 +138,43 @@ pub fn evaluate(policies: &Policies, facts: &Facts, today: NaiveDate) -> Evaluat
     };
     // 2. Exceptions that make a record permanent (the birthday sample).
     for ex in policies.exceptions.get(&class).into_iter().flatten().filter_map(|id| policies.rules.get(id)) {
-        match facts.birth_date.filter(|_| facts.birth_from_hetu) {
-            Some(b) if ex.when_birth_day_in.contains(&b.day()) => {
-                why.push(format!("born on day {} of the month: {} ({})", b.day(), ex.title, ex.source));
-                return finish(ex, Out::Permanent, renewal, class, why, unknown_code);
-            }
-            Some(b) => why.push(format!("born on day {}: exception {} does not apply", b.day(), ex.id)),
-            None => {
-                why.push(format!(
-                    "the birth day is not known from a henkilötunnus, so exception {} ({}) cannot be ruled out",
-                    ex.id, ex.title
-                ));
-                let mut e =
-                    finish(rule, Out::Undetermined("the subject's birth date (birthday sample)".into()), renewal, class, why, unknown_code);
-                e.retention.lock_horizon = lock_for(rule, facts, today, renewal).to_string();
-                return e;
+        // Each condition an exception has must hold; one that cannot be ruled out (its fact
+        // is unknown) makes the outcome undetermined, never disposable.
+        let mut unknown = None;
+        let mut applies = true;
+        if !ex.when_birth_day_in.is_empty() {
+            match facts.birth_date.filter(|_| facts.birth_from_hetu) {
+                Some(b) if ex.when_birth_day_in.contains(&b.day()) => why.push(format!("born on day {} of the month", b.day())),
+                Some(b) => {
+                    why.push(format!("born on day {}: exception {} does not apply", b.day(), ex.id));
+                    applies = false;
+                }
+                None => unknown = Some(("the birth day is not known from a henkilötunnus", "the subject's birth date (birthday sample)")),
             }
         }
+        if let Some(before) = ex.when_created_before
+            && applies
+        {
+            match facts.created {
+                Some(c) if c < before => why.push(format!("created {c}, before {before}")),
+                Some(c) => {
+                    why.push(format!("created {c}, not before {before}: exception {} does not apply", ex.id));
+                    applies = false;
+                }
+                None => unknown = Some(("the creation date is not known", "the record's creation date")),
+            }
+        }
+        if !applies {
+            continue;
+        }
+        if let Some((what, missing)) = unknown {
+            why.push(format!("{what}, so exception {} ({}) cannot be ruled out", ex.id, ex.title));
+            let mut e = finish(rule, Out::Undetermined(missing.into()), renewal, class, why, unknown_code);
+            e.retention.lock_horizon = lock_for(rule, facts, today, renewal).to_string();
+            return e;
+        }
+        why.push(format!("exception {}: {} ({})", ex.id, ex.title, ex.source));
+        return finish(ex, Out::Permanent, renewal, class, why, unknown_code);
     }
     // 3. The main rule; an uncertain one never shortens its baseline.
     let (out, mut steps) = apply(rule, facts);

@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod policy;
+pub mod reach;
 
 pub use engine::{Evaluation, Facts, evaluate};
 pub use policy::Policies;

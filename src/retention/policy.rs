@@ -102,6 +102,7 @@ struct RawRule {
     permanent: bool,
     #[serde(default)]
     when_birth_day_in: Vec<u32>,
+    when_created_before: Option<String>,
     baseline: Option<String>,
 }
 
@@ -180,8 +181,27 @@ pub struct Rule {
     pub permanent: bool,
     /// An exception that applies when the subject's birth day (of month) is one of these.
     pub when_birth_day_in: Vec<u32>,
+    /// An exception that applies to records created before this date (the document's own
+    /// date, on top of whatever class it has).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_iso")]
+    pub when_created_before: Option<chrono::NaiveDate>,
     /// For an uncertain rule: the confirmed rule it may never shorten.
     pub baseline: Option<String>,
+}
+
+fn as_iso<S: serde::Serializer>(d: &Option<chrono::NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&d.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Rule {
+    /// Whether the rule is an exception (it applies on top of a class's main rule when its
+    /// condition holds) rather than a class's main rule.
+    pub fn is_exception(&self) -> bool {
+        !self.when_birth_day_in.is_empty() || self.when_created_before.is_some()
+    }
 }
 
 /// Every rule set, indexed.
@@ -248,6 +268,11 @@ impl Policies {
                 if r.when_birth_day_in.iter().any(|d| !(1..=31).contains(d)) {
                     return Err(rerr("when_birth_day_in holds days of the month (1–31)"));
                 }
+                let when_created_before = match r.when_created_before.as_deref().map(|d| d.parse::<chrono::NaiveDate>()) {
+                    None => None,
+                    Some(Ok(d)) => Some(d),
+                    Some(Err(_)) => return Err(rerr("when_created_before is a date, \"YYYY-MM-DD\"")),
+                };
                 let rule = Rule {
                     id: r.id.clone(),
                     ruleset: h.id.clone(),
@@ -263,10 +288,11 @@ impl Policies {
                     end_of_year: r.end_of_year,
                     permanent: r.permanent,
                     when_birth_day_in: r.when_birth_day_in,
+                    when_created_before,
                     baseline: r.baseline,
                 };
                 for c in &rule.classes {
-                    if rule.when_birth_day_in.is_empty() {
+                    if !rule.is_exception() {
                         if let Some(other) = p.main.insert(c.clone(), rule.id.clone()) {
                             return Err(err(format!("class {c} has two main rules: {other} and {}", rule.id)));
                         }

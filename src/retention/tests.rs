@@ -32,7 +32,8 @@ const BASE: Case = Case {
     birth: None,
     from_hetu: true,
     death: None,
-    created: None,
+    // Documents carry their creation date; the cases that test its absence say so.
+    created: Some("2015-01-01"),
     closed: None,
     child: None,
     want: "",
@@ -207,10 +208,43 @@ fn cases() -> Vec<Case> {
             ..BASE
         },
         Case {
-            name: "created before 1.5.1999 (uncertain): permanent until confirmed",
-            class: Some("fi:patient:before-1999"),
+            name: "created before 1.5.1999 (uncertain): permanent until confirmed, whatever the class says",
+            class: Some("fi:patient"),
+            birth: Some("1950-03-01"),
+            death: Some("2000-03-01"),
+            created: Some("1995-01-10"),
             want: "permanent",
             rule: "fi-patient-before-1999-05-01",
+            ..BASE
+        },
+        Case {
+            name: "Kanta class 2, created 1995, patient died 2000: the pre-1999 exception applies on top of the class",
+            kanta: Some("2"),
+            birth: Some("1950-03-01"),
+            death: Some("2000-03-01"),
+            created: Some("1995-01-10"),
+            want: "permanent",
+            rule: "fi-patient-before-1999-05-01",
+            ..BASE
+        },
+        Case {
+            name: "created on 1.5.1999: the default rule",
+            class: Some("fi:patient"),
+            birth: Some("1950-03-01"),
+            death: Some("2000-03-01"),
+            created: Some("1999-05-01"),
+            want: "2012-03-01",
+            rule: "fi-patient-default",
+            ..BASE
+        },
+        Case {
+            name: "patient document without a creation date: the pre-1999 exception cannot be ruled out",
+            class: Some("fi:patient"),
+            birth: Some("1950-03-01"),
+            death: Some("2000-03-01"),
+            created: None,
+            want: "undetermined",
+            rule: "fi-patient-default",
             ..BASE
         },
         // Research material: 12 years from creation.
@@ -227,6 +261,7 @@ fn cases() -> Vec<Case> {
             name: "research material, creation unknown",
             class: Some("fi:patient:research"),
             birth: Some("1950-03-01"),
+            created: None,
             want: "undetermined",
             rule: "fi-patient-research",
             ..BASE
@@ -237,7 +272,7 @@ fn cases() -> Vec<Case> {
             class: Some("fi:patient:imaging"),
             birth: Some("1950-03-01"),
             death: Some("2000-01-01"),
-            created: Some("1990-01-01"),
+            created: Some("1999-06-01"),
             want: "2012-01-01",
             rule: "fi-patient-imaging",
             ..BASE
