@@ -72,7 +72,10 @@ fn facts_import_reevaluates_the_subjects_records_and_logs_the_change() {
     let id = hits[0]["record_id"].as_str().unwrap();
     let (_, e) = env.json(&["retention", "explain", id, "--purpose", "t"]);
     let why = e["why"].to_string();
-    assert!(why.contains("2003-02-03") || why.contains("born on day 18") || why.contains("born on day 28"), "{e}");
+    assert!(
+        why.contains("2003-02-03") || why.contains("born on day 18") || why.contains("born on day 28") || why.contains("before 1999-05-01"),
+        "{e}"
+    );
     assert_eq!(e["changed"], false, "the stored decision is the re-evaluated one: {e}");
 }
 
@@ -170,7 +173,8 @@ fn disposal_destroys_only_what_is_due_unheld_and_dated_after_approval_by_another
 #[test]
 fn nothing_permanent_or_undetermined_is_ever_destroyed() {
     let (env, _, subjects) = archive_with(200, 34);
-    // Everyone died long ago: only the birthday sample (permanent) should survive.
+    // Everyone died long ago: only the birthday sample and documents created before 1.5.1999
+    // (both permanent) should survive.
     let file = deaths(&env, "deaths.csv", &subjects, "1990-01-01");
     env.json(&["facts", "import", file.to_str().unwrap()]);
     let (_, plan) = env.json(&["dispose", "plan", "--actor", "alice"]);
@@ -182,7 +186,12 @@ fn nothing_permanent_or_undetermined_is_ever_destroyed() {
     assert!(!left.is_empty(), "the birthday sample is kept");
     for h in left {
         let s = h["subject"].as_str().unwrap();
-        assert!(matches!(&s[..2], "18" | "28"), "only permanent records remain, found subject born on day {}", &s[..2]);
+        let created = h["created"].as_str().unwrap_or("");
+        assert!(
+            matches!(&s[..2], "18" | "28") || created < "1999-05-01",
+            "only permanent records remain, found subject born on day {}, created {created}",
+            &s[..2]
+        );
     }
     assert_eq!(env.json(&["verify"]).0, 0);
 }
