@@ -41,7 +41,12 @@ impl Arch {
         a.extend_from_slice(args);
         let o = self.env.run_env(&a, &v);
         let j = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-            panic!("{}: {args:?}: not JSON ({e}): {}\n{}", self.name, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+            panic!(
+                "{}: {args:?}: not JSON ({e}): {}\n{}",
+                self.name,
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
         });
         (o.status.code().unwrap_or(-1), j)
     }
@@ -149,7 +154,8 @@ fn an_edited_disposal_date_is_found_and_disposal_destroys_none_of_those_records(
     on_both(|pg| {
         let Some((a, _, living)) = archive(pg, 41) else { return };
         let recs = a.records();
-        let victims: Vec<String> = ids_of(&recs, |r| r["subject"].as_str().is_some_and(|s| living.contains(&s.to_string()))).into_iter().take(5).collect();
+        let victims: Vec<String> =
+            ids_of(&recs, |r| r["subject"].as_str().is_some_and(|s| living.contains(&s.to_string()))).into_iter().take(5).collect();
         assert_eq!(victims.len(), 5);
         a.sql(&format!("UPDATE records SET disposal = '2000-12-31' WHERE record_id IN ({})", quoted(&victims)));
         let f = a.verify();
@@ -177,8 +183,12 @@ fn a_deleted_hold_is_found_and_its_records_stay() {
     on_both(|pg| {
         let Some((a, dead, _)) = archive(pg, 42) else { return };
         let (_, due) = a.json(&["retention", "due"]);
-        let due_ids: BTreeSet<String> =
-            due.as_array().unwrap().iter().flat_map(|p| p["due"].as_array().unwrap().iter().map(|d| d["record_id"].as_str().unwrap().to_string())).collect();
+        let due_ids: BTreeSet<String> = due
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["due"].as_array().unwrap().iter().map(|d| d["record_id"].as_str().unwrap().to_string()))
+            .collect();
         let recs = a.records();
         // A dead subject with a due record: the hold is what keeps it.
         let subject = dead
@@ -195,7 +205,11 @@ fn a_deleted_hold_is_found_and_its_records_stay() {
         let f = a.verify();
         assert!(f.iter().any(|x| x["code"] == "A014" && x["object"] == hold_id.as_str()), "{}: {f:?}", a.name);
         let (_, due) = a.json(&["retention", "due"]);
-        assert!(!due.to_string().contains(&theirs[0]) || theirs.iter().all(|t| !due.to_string().contains(t)), "{}: held records listed due", a.name);
+        assert!(
+            !due.to_string().contains(&theirs[0]) || theirs.iter().all(|t| !due.to_string().contains(t)),
+            "{}: held records listed due",
+            a.name
+        );
         a.dispose();
         let gone = a.destroyed();
         assert!(theirs.iter().all(|t| !gone.contains(t)), "{}: a held record was destroyed", a.name);

@@ -268,6 +268,26 @@ enum HoldCommand {
     },
 }
 
+/// A plan for the person who approves it: each record with its rule and the facts that make
+/// it due, and each record kept back with the reason.
+fn print_plan(out: &mut impl Write, p: &arkisto::index::retention::Plan) -> Result<()> {
+    let packs: std::collections::HashSet<_> = p.items.iter().map(|i| i.pack_id).collect();
+    writeln!(out, "{}: {} records due on {} in {} packs, planned by {}", p.plan_id, p.items.len(), p.as_of, packs.len(), p.planned_by)?;
+    if let Some(by) = &p.approved_by {
+        writeln!(out, "approved by {by}")?;
+    }
+    for i in &p.items {
+        writeln!(out, "  {}  destroyable from {} under {}", i.record_id, i.disposal, i.rule)?;
+        for w in &i.why {
+            writeln!(out, "      {w}")?;
+        }
+    }
+    for k in &p.kept {
+        writeln!(out, "  kept {}: {}", k.record_id, k.why)?;
+    }
+    Ok(())
+}
+
 /// `arkisto policies …`.
 #[derive(Subcommand, Debug)]
 enum PoliciesCommand {
@@ -286,6 +306,12 @@ enum DisposeCommand {
         #[arg(long)]
         actor: Option<String>,
     },
+    /// Show a plan as the ledger records it: per record, the rule and the facts that make it
+    /// due, and what was kept back and why. Read it before you approve.
+    Show {
+        /// Plan id.
+        plan_id: String,
+    },
     /// Approve a plan (must be another person than the planner).
     Approve {
         /// Plan id.
@@ -294,7 +320,8 @@ enum DisposeCommand {
         #[arg(long)]
         actor: Option<String>,
     },
-    /// Carry out an approved plan (re-checks holds and dates first).
+    /// Carry out an approved plan. Each record is re-judged from its pack's metadata frame,
+    /// the ledger's facts and holds and the policies; anything not due is kept back.
     Execute {
         /// Plan id.
         plan_id: String,
@@ -643,16 +670,23 @@ async fn run(cli: Cli) -> Result<u8> {
                     if json {
                         writeln!(out, "{}", serde_json::to_string(&p)?)?;
                     } else {
-                        let packs: std::collections::HashSet<_> = p.items.iter().map(|i| i.pack_id).collect();
+                        print_plan(&mut out, &p)?;
                         writeln!(
                             out,
-                            "{}: {} records due on {} in {} packs; another person approves with `arkisto dispose approve {}`",
-                            p.plan_id,
-                            p.items.len(),
-                            p.as_of,
-                            packs.len(),
+                            "another person reads it (`arkisto dispose show {0}`) and approves with `arkisto dispose approve {0}`",
                             p.plan_id
                         )?;
+                    }
+                }
+                DisposeCommand::Show { plan_id } => {
+                    let (state, _) = a.ledger_state().await?;
+                    let Some(p) = state.plans.get(plan_id) else {
+                        anyhow::bail!("no plan {plan_id} in the ledger");
+                    };
+                    if json {
+                        writeln!(out, "{}", serde_json::to_string(p)?)?;
+                    } else {
+                        print_plan(&mut out, p)?;
                     }
                 }
                 DisposeCommand::Approve { plan_id, actor } => {

@@ -35,6 +35,7 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
     let _writer = archive.lock_writer()?;
     let mut rep = RebuildReport::default();
     archive.index.clear().await?;
+    let mut all_events = Vec::new();
     // The ledger first: it names the dictionaries (and their digests) that packs need.
     for o in archive.store.list("ledger/").await? {
         let bytes = crate::store::get_all(&*archive.store, &o.key).await?;
@@ -67,6 +68,7 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
                     }
                     replay_retention_event(archive, e).await?;
                 }
+                all_events.extend(events);
             }
             Err(e) => rep.problems.push(format!("{}: {e}", o.key)),
         }
@@ -94,21 +96,23 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
             Err(why) => rep.problems.push(format!("{key}: {why}")),
         }
     }
-    // Facts that arrived after ingest apply again.
-    let deaths: std::collections::HashMap<String, String> = archive.index.facts().await?.into_iter().collect();
-    if !deaths.is_empty() {
-        let policies = archive
-            .config
-            .retention
-            .policies()
-            .map_err(|e| ArchiveError::Io { what: "retention policies".into(), source: std::io::Error::other(e.to_string()) })?;
-        let mut rows = Vec::new();
-        for s in deaths.keys() {
-            rows.extend(archive.index.retention_rows(Some(s)).await?);
+    // Decisions re-evaluated after ingest (facts that arrived later) apply again, as the
+    // ledger recorded them: the index is a projection, not a fresh judgement.
+    all_events.sort_by_key(|e| e.seq);
+    all_events.dedup_by_key(|e| e.seq);
+    let state = crate::truth::LedgerState::replay(&all_events);
+    let mut updates = Vec::new();
+    for (id, d) in &state.decisions {
+        if let Some(row) = archive.index.retention_row(id).await? {
+            updates.push(super::retention::RetentionUpdate {
+                record_id: *id,
+                disposal: d.disposal.clone(),
+                rule: d.rule.clone(),
+                lock_horizon: d.lock_horizon.clone().unwrap_or(row.lock_horizon),
+            });
         }
-        let updates = crate::disposal::reevaluate(archive, &policies, &rows, &deaths, chrono::Utc::now().date_naive());
-        archive.index.update_retention(&updates, vec![], &now()).await?;
     }
+    archive.index.update_retention(&updates, vec![], &now()).await?;
     let event = NewEvent {
         event_type: ledger::INDEX_REBUILD.into(),
         actor: actor.into(),

@@ -88,11 +88,7 @@ pub fn check(policies: &Policies, today: NaiveDate) -> Vec<Reach> {
             }
         }
     }
-    policies
-        .rules
-        .values()
-        .map(|r| Reach { rule: r.id.clone(), ruleset: r.ruleset.clone(), example: found.get(&r.id).cloned() })
-        .collect()
+    policies.rules.values().map(|r| Reach { rule: r.id.clone(), ruleset: r.ruleset.clone(), example: found.get(&r.id).cloned() }).collect()
 }
 
 #[cfg(test)]
@@ -129,7 +125,7 @@ when_birth_day_in = [18]
 "#;
         let mut texts: Vec<(String, String)> = super::super::policy::BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
         texts.push(("test-dead.toml".into(), extra.into()));
-        let p = Policies::from_texts(texts.into_iter()).unwrap();
+        let p = Policies::from_texts(texts).unwrap();
         let reach = check(&p, "2026-12-03".parse().unwrap());
         assert_eq!(reach.iter().filter(|r| r.example.is_none()).map(|r| r.rule.as_str()).collect::<Vec<_>>(), ["test-shadowed"]);
     }

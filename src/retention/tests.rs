@@ -497,3 +497,48 @@ certainty = "confirmed"
     let other = Facts { function_code: Some("99".into()), ..f };
     assert_eq!(evaluate(&p, &other, d(TODAY)).retention.rule_id, "fi-patient-default", "unmapped codes fall back to the configured class");
 }
+
+/// policies/README.md's table of DOMAIN.md rows: what arkisto decides is what it says there,
+/// and never earlier than DOMAIN.md.
+#[test]
+fn the_domain_table_in_policies_readme() {
+    let p = Policies::builtin().unwrap();
+    let text = include_str!("../../policies/README.md");
+    let start = text.find("<!-- domain-table").expect("table marker");
+    let end = text.find("<!-- /domain-table -->").expect("table end");
+    let rows: Vec<Vec<&str>> = text[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| case"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert!(rows.len() >= 20, "{} rows", rows.len());
+    let opt = |s: &str| (!s.is_empty()).then(|| d(s));
+    for r in rows {
+        let [case, class, born, died, created, closed, child, domain, says, rule] = r[..] else { panic!("bad row {r:?}") };
+        let (class, kanta) = match class.strip_prefix("kanta:") {
+            Some(code) => (None, Some(code.to_string())),
+            None => (Some(class.to_string()), None),
+        };
+        let f = Facts {
+            class,
+            kanta_class: kanta,
+            birth_date: opt(born),
+            birth_from_hetu: true,
+            death_date: opt(died),
+            created: opt(created),
+            matter_closed: opt(closed),
+            child_birth: opt(child),
+            ..Default::default()
+        };
+        let e = evaluate(&p, &f, d(TODAY));
+        assert_eq!(e.retention.disposal_text(), says, "{case}: {:#?}", e.why);
+        assert_eq!(e.retention.rule_id, rule, "{case}");
+        // Never earlier than the law as DOMAIN.md states it.
+        match (domain.parse::<NaiveDate>(), says.parse::<NaiveDate>()) {
+            (Ok(law), Ok(ours)) => assert!(ours >= law, "{case}: {ours} is before {law}"),
+            (Ok(_), Err(_)) => {} // permanent or undetermined: never disposable, so never early
+            (Err(_), Ok(_)) => panic!("{case}: DOMAIN.md says {domain}, arkisto gives a date"),
+            (Err(_), Err(_)) => assert_eq!(domain, says, "{case}"),
+        }
+    }
+}

@@ -34,11 +34,11 @@ pub fn facts_of(meta: &RecordMeta, death_date: Option<&str>) -> Facts {
 /// The decision the archive has recorded for a record: a later re-evaluation event, or the
 /// one in its metadata frame.
 pub fn recorded(meta: &RecordMeta, state: &LedgerState) -> Decision {
-    state
-        .decisions
-        .get(&meta.record_id)
-        .cloned()
-        .unwrap_or_else(|| Decision { disposal: meta.retention.disposal_text(), rule: meta.retention.rule_id.clone() })
+    state.decisions.get(&meta.record_id).cloned().unwrap_or_else(|| Decision {
+        disposal: meta.retention.disposal_text(),
+        rule: meta.retention.rule_id.clone(),
+        lock_horizon: None,
+    })
 }
 
 /// Why a record may be destroyed: the rule and the facts, as the approver sees them.

@@ -38,6 +38,8 @@ pub struct Decision {
     pub disposal: String,
     /// Rule id.
     pub rule: String,
+    /// The lock horizon the re-evaluation gave, if the event says.
+    pub lock_horizon: Option<String>,
 }
 
 /// The ledger's state after replaying every event.
@@ -168,9 +170,10 @@ impl LedgerState {
                     let id = c.get("record_id").and_then(|v| v.as_str()).and_then(|v| v.parse().ok()).map(RecordId);
                     // Structured since encoding 2; earlier events say "DATE (RULE)".
                     let decision = match (c.get("disposal").and_then(|v| v.as_str()), c.get("rule").and_then(|v| v.as_str())) {
-                        (Some(d), Some(r)) => Some(Decision { disposal: d.into(), rule: r.into() }),
+                        (Some(d), Some(r)) => Some(Decision { disposal: d.into(), rule: r.into(), lock_horizon: None }),
                         _ => c.get("to").and_then(|v| v.as_str()).and_then(parse_to),
-                    };
+                    }
+                    .map(|d| Decision { lock_horizon: c.get("lock_horizon").and_then(|v| v.as_str()).map(String::from), ..d });
                     match (id, decision) {
                         (Some(id), Some(dec)) => {
                             self.decisions.insert(id, dec);
@@ -205,7 +208,7 @@ fn self_bad(e: &Event, why: &str) -> (i64, String) {
 /// "2040-01-01 (fi-patient-default)" → the decision.
 fn parse_to(s: &str) -> Option<Decision> {
     let (disposal, rest) = s.split_once(" (")?;
-    Some(Decision { disposal: disposal.into(), rule: rest.strip_suffix(')')?.into() })
+    Some(Decision { disposal: disposal.into(), rule: rest.strip_suffix(')')?.into(), lock_horizon: None })
 }
 
 /// The ledger as the store holds it: every segment decoded, events merged by sequence
@@ -300,9 +303,12 @@ mod tests {
     fn legacy_reevaluation_text_parses() {
         assert_eq!(
             parse_to("2040-01-01 (fi-patient-default)"),
-            Some(Decision { disposal: "2040-01-01".into(), rule: "fi-patient-default".into() })
+            Some(Decision { disposal: "2040-01-01".into(), rule: "fi-patient-default".into(), lock_horizon: None })
         );
-        assert_eq!(parse_to("permanent (a (b))"), Some(Decision { disposal: "permanent".into(), rule: "a (b)".into() }));
+        assert_eq!(
+            parse_to("permanent (a (b))"),
+            Some(Decision { disposal: "permanent".into(), rule: "a (b)".into(), lock_horizon: None })
+        );
         assert_eq!(parse_to("garbage"), None);
     }
 }
