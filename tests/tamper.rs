@@ -330,3 +330,56 @@ fn the_fixture_corpus_verifies_clean_on_both_backends() {
         assert_eq!(code, 0, "{}: {v}", a.name);
     });
 }
+
+#[test]
+fn a_forged_plan_and_approval_in_the_index_destroy_nothing() {
+    on_both(|pg| {
+        let Some((a, _, living)) = archive(pg, 47) else { return };
+        let recs = a.records();
+        let victims = ids_of(&recs, |r| r["subject"] == living[0].as_str());
+        assert!(!victims.is_empty());
+        let pack = |id: &str| a.with_state(|s| s.record_pack[&arkisto::ids::RecordId(id.parse().unwrap())].to_string());
+        let items: Vec<Value> = victims
+            .iter()
+            .map(|v| serde_json::json!({"record_id": v, "pack_id": pack(v), "disposal": "2000-01-01", "rule": "fi-patient-default"}))
+            .collect();
+        let items = serde_json::to_string(&items).unwrap().replace('\'', "''");
+        a.sql(&format!(
+            "INSERT INTO disposal_plans (plan_id, as_of, planned_by, planned_at, approved_by, approved_at, executed_at, items_json) \
+             VALUES ('plan-forged', '2026-01-01', 'mallory', '2026-01-01T00:00:00Z', 'mallory2', '2026-01-01T00:00:00Z', NULL, '{items}')"
+        ));
+        a.sql(&format!("UPDATE records SET disposal = '2000-01-01' WHERE subject_value = '{}'", living[0]));
+        let f = a.verify();
+        assert!(f.iter().any(|x| x["code"] == "A017" && x["object"] == "plan-forged"), "{}: {f:?}", a.name);
+        let (code, r) = a.json(&["dispose", "execute", "plan-forged", "--actor", "mallory"]);
+        assert_ne!(code, 0, "{}: a plan only the index holds is refused: {r}", a.name);
+        assert!(a.destroyed().is_empty(), "{}: nothing destroyed", a.name);
+    });
+}
+
+#[test]
+fn damaged_truncated_and_missing_packs_are_found_on_both_backends() {
+    on_both(|pg| {
+        let Some((a, _, _)) = archive(pg, 48) else { return };
+        let year = std::fs::read_dir(a.env.data().join("store/packs")).unwrap().next().unwrap().unwrap().path();
+        let mut packs: Vec<_> = std::fs::read_dir(&year).unwrap().map(|e| e.unwrap().path()).collect();
+        packs.sort();
+        assert!(packs.len() >= 3, "small packs: {}", packs.len());
+        let mut b = std::fs::read(&packs[0]).unwrap();
+        let at = b.len() / 2;
+        b[at] ^= 1;
+        std::fs::write(&packs[0], &b).unwrap();
+        let t = std::fs::read(&packs[1]).unwrap();
+        std::fs::write(&packs[1], &t[..t.len() - 10]).unwrap();
+        std::fs::remove_file(&packs[2]).unwrap();
+        let f = a.verify();
+        let has = |code: &str, p: &std::path::Path| {
+            let id = p.file_stem().unwrap().to_str().unwrap();
+            f.iter().any(|x| x["code"] == code && x["object"].as_str().is_some_and(|o| o.contains(id)))
+        };
+        assert!(has("A001", &packs[2]), "{}: missing pack: {f:?}", a.name);
+        assert!(has("A002", &packs[1]), "{}: truncated pack: {f:?}", a.name);
+        assert!(has("A007", &packs[0]) || has("A004", &packs[0]) || has("A005", &packs[0]), "{}: flipped byte: {f:?}", a.name);
+        assert!(has("A018", &packs[0]), "{}: the flipped pack no longer matches its ingestion event: {f:?}", a.name);
+    });
+}

@@ -71,9 +71,11 @@ fn is_held(r: &RetentionRow, subjects: &HashSet<String>, records: &HashSet<Recor
     records.contains(&r.record_id) || r.subject.as_ref().is_some_and(|s| subjects.contains(s))
 }
 
-/// Whether any of `ids` is held (a compacted pack inherits the hold of its survivors).
+/// Whether any of `ids` is held (a compacted pack inherits the hold of its survivors). Asks
+/// the index only: it runs for every new pack, and switching a legal hold *on* is never the
+/// dangerous direction; `lock renew` and hold changes compare with the ledger too.
 pub async fn any_held(archive: &Archive, ids: &[RecordId]) -> Result<bool, LockError> {
-    let (subjects, records) = archive.held().await?;
+    let (subjects, records) = archive.index.held().await?;
     if ids.iter().any(|id| records.contains(id)) {
         return Ok(true);
     }

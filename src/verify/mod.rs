@@ -140,7 +140,9 @@ pub async fn verify(archive: &Archive, actor: &str) -> Result<VerifyReport, Arch
 pub async fn verify_slice(archive: &Archive, actor: &str, slice: u32, slices: u32) -> Result<VerifyReport, ArchiveError> {
     let slices = slices.max(1);
     let mut r = VerifyReport::default();
-    // The source of truth: the ledger as the store holds it (not the index's copy).
+    // The source of truth: the ledger as the store holds it (not the index's copy). Events a
+    // crash left unflushed (the store was down) are written first, as every command does.
+    archive.flush_ledger().await?;
     let stored = crate::truth::read_ledger(&*archive.store).await?;
     let state = LedgerState::replay(&stored.events);
     let bad_dicts = verify_dicts(archive, &mut r).await?;
