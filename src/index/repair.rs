@@ -16,7 +16,7 @@ use crate::ids::RecordId;
 use crate::ledger::NewEvent;
 
 /// Ledger event type of a repair action.
-pub const REPAIR: &str = "repair";
+pub const REPAIR: &str = crate::ledger::REPAIR;
 
 /// What `repair` did.
 #[derive(Debug, Default, Serialize)]

@@ -62,6 +62,8 @@ pub const RUN: &str = "ingest run";
 pub const TOKEN_CREATED: &str = "api token created";
 /// An archived attachment linked to one more record (`detail.links`: [parent, attachment] pairs).
 pub const LINK: &str = "attachment linked";
+/// A repair action (`detail`: an orphan pack adopted, with its digest, or removed).
+pub const REPAIR: &str = "repair";
 /// An API token was revoked.
 pub const TOKEN_REVOKED: &str = "api token revoked";
 

@@ -4,6 +4,7 @@
 //! The rules are data (`policies/*.toml`, see [`policy`]); [`engine`] applies them. Missing
 //! facts never lead to an early date: they make the outcome undetermined.
 
+pub mod acts;
 pub mod engine;
 pub mod policy;
 pub mod reach;

@@ -3,8 +3,7 @@
 //! undone (destroy, lift a hold) and `verify`'s projection checks are taken from here, never
 //! from the index, which anyone with write access to the database can edit.
 //!
-//! This module reads only the store; it knows nothing of the index (it borrows the index's
-//! plain data types for holds, plans and tombstones, which are the ledger events' details).
+//! This module reads only the store; it knows nothing of the index.
 
 pub mod judge;
 pub mod scan;
@@ -13,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::digest::Sha256;
 use crate::ids::{PackId, RecordId};
-use crate::index::retention::{Hold, Plan, Tombstone};
 use crate::ledger::{self, Event};
+use crate::retention::acts::{Hold, Plan, Tombstone};
 use crate::store::{ObjectStore, StoreError};
 
 /// What the ledger says a pack holds: the digest and records its ingestion (or compaction)
@@ -90,7 +89,7 @@ impl LedgerState {
         let bad = |why: &str| self_bad(e, why);
         match e.event_type.as_str() {
             // A pack adopted by `repair` (written, never indexed) commits like an ingestion.
-            t if t == ledger::INGESTION || t == ledger::COMPACTION || (t == crate::index::repair::REPAIR && e.outcome == "adopted") => {
+            t if t == ledger::INGESTION || t == ledger::COMPACTION || (t == ledger::REPAIR && e.outcome == "adopted") => {
                 let (Ok(pack), Some(sha), Some(records)) = (
                     e.object.parse::<PackId>(),
                     s("pack_sha256").and_then(|h| h.parse::<Sha256>().ok()),
