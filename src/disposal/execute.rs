@@ -174,8 +174,9 @@ pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<Ex
             None => rep.kept.push((item.record_id, "the ledger places it in no pack; run `arkisto verify`".into())),
         }
     }
-    let run_ids: HashMap<PackId, Option<crate::ids::RunId>> =
-        archive.index.packs().await?.into_iter().map(|p| (p.pack_id, p.run_id)).collect();
+    let index_packs = archive.index.packs().await?;
+    let run_ids: HashMap<PackId, Option<crate::ids::RunId>> = index_packs.iter().map(|p| (p.pack_id, p.run_id)).collect();
+    let index_sha: HashMap<PackId, crate::digest::Sha256> = index_packs.iter().map(|p| (p.pack_id, p.sha256)).collect();
     for (pack_id, planned) in by_pack {
         let Some(commit) = state.packs.get(&pack_id) else { continue };
         let key = ObjectKey::new(commit.key.clone())?;
@@ -196,7 +197,9 @@ pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<Ex
                 continue;
             }
         };
-        if stored.sha256 != commit.sha256 {
+        // (a pack adopted by an older `repair` has no committed digest: the index's stands in)
+        let committed = commit.sha256.or_else(|| index_sha.get(&pack_id).copied());
+        if committed != Some(stored.sha256) {
             keep_all(&mut rep, format!("its pack {key} differs from the digest its ingestion event committed; run `arkisto verify`"));
             continue;
         }

@@ -24,8 +24,9 @@ pub struct PackCommit {
     pub seq: i64,
     /// Object key.
     pub key: String,
-    /// SHA-256 of the whole object.
-    pub sha256: Sha256,
+    /// SHA-256 of the whole object; `None` only for a pack adopted by `repair` before repair
+    /// events recorded the digest.
+    pub sha256: Option<Sha256>,
     /// Its records.
     pub records: Vec<RecordId>,
 }
@@ -90,14 +91,17 @@ impl LedgerState {
         match e.event_type.as_str() {
             // A pack adopted by `repair` (written, never indexed) commits like an ingestion.
             t if t == ledger::INGESTION || t == ledger::COMPACTION || (t == ledger::REPAIR && e.outcome == "adopted") => {
-                let (Ok(pack), Some(sha), Some(records)) = (
-                    e.object.parse::<PackId>(),
-                    s("pack_sha256").and_then(|h| h.parse::<Sha256>().ok()),
-                    d.get("records").and_then(|r| serde_json::from_value::<Vec<RecordId>>(r.clone()).ok()),
-                ) else {
-                    self.undecodable.push(bad("pack event without a pack id, pack_sha256 or records"));
+                let sha = s("pack_sha256").and_then(|h| h.parse::<Sha256>().ok());
+                let (Ok(pack), Some(records)) =
+                    (e.object.parse::<PackId>(), d.get("records").and_then(|r| serde_json::from_value::<Vec<RecordId>>(r.clone()).ok()))
+                else {
+                    self.undecodable.push(bad("pack event without a pack id or records"));
                     return;
                 };
+                if sha.is_none() && e.event_type != ledger::REPAIR {
+                    self.undecodable.push(bad("pack event without pack_sha256"));
+                    return;
+                }
                 if e.event_type == ledger::COMPACTION
                     && let Some(from) = s("from").and_then(|f| f.parse::<PackId>().ok())
                 {
