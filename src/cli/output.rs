@@ -132,7 +132,7 @@ pub fn verify(out: &mut impl Write, r: &VerifyReport, json: bool) -> Result<()> 
         r.ledger_events
     )?;
     if r.findings.is_empty() {
-        writeln!(out, "all digests match; the ledger chain is intact")?;
+        writeln!(out, "all digests match; the ledger chain is intact; the index agrees with the packs and the ledger")?;
     }
     for f in &r.findings {
         writeln!(out, "{:?} {}: {} [{}]", f.code, f.code.title(), f.message, f.object.as_deref().unwrap_or("-"))?;
