@@ -303,6 +303,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn contradictions_in_the_ledger_are_collected() {
+        let mut prev = Sha256([0; 32]);
+        let mut evs = Vec::new();
+        for (i, (t, obj, detail)) in [
+            (ledger::HOLD_REMOVED, "hold-x", serde_json::json!({"hold_id": "hold-x", "removed_by": "m", "removed_at": "t", "reason": "r"})),
+            (ledger::DISPOSAL_APPROVAL, "plan-x", serde_json::json!({"plan_id": "plan-x", "approved_by": "m"})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let e = ledger::NewEvent {
+                event_type: t.into(),
+                actor: "m".into(),
+                purpose: None,
+                object: obj.into(),
+                outcome: "success".into(),
+                detail,
+            };
+            let ev = Event::chain(e, i as i64 + 1, "t".into(), prev).unwrap();
+            prev = ev.hash;
+            evs.push(ev);
+        }
+        let s = LedgerState::replay(&evs);
+        assert_eq!(s.undecodable.iter().map(|u| u.0).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
     fn legacy_reevaluation_text_parses() {
         assert_eq!(
             parse_to("2040-01-01 (fi-patient-default)"),

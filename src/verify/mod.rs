@@ -158,6 +158,9 @@ pub async fn verify_slice(archive: &Archive, actor: &str, slice: u32, slices: u3
         projection::verify_packs_listed(&packs, &state, &mut r);
     }
     projection::verify_retention(archive, &state, &mut r).await?;
+    for (seq, why) in &state.undecodable {
+        r.add(ACode::A009, Some(format!("ledger event {seq}")), vec![], format!("{why} (the ledger contradicts itself)"));
+    }
     let orphans = if slices == 1 { archive.store.list("packs/").await? } else { Vec::new() };
     for o in orphans {
         if !known.contains_key(o.key.as_str()) && !archive.index.pending_packs().await?.iter().any(|p| p.key == o.key.as_str()) {
