@@ -69,6 +69,17 @@ pub struct RecordMeta {
     pub parent: Option<RecordId>,
 }
 
+impl RecordMeta {
+    /// Whether the subject's birth date comes from a henkilötunnus (the birthday sample needs
+    /// the day, which only a henkilötunnus gives reliably). The index, `verify` and the
+    /// retention re-judgement all read it from here.
+    pub fn birth_from_hetu(&self) -> bool {
+        self.subject
+            .as_ref()
+            .is_some_and(|s| s.root == crate::ids::HETU_OID && crate::validate::hetu::birth_date_lenient(&s.value).is_some())
+    }
+}
+
 /// Where a record's frames sit in its pack, and their digests (one pack-table entry).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordLocation {

@@ -334,11 +334,7 @@ impl Index for PgIndex {
                     .push_bind(m.retention.lock_horizon.clone())
                     .push_bind(m.retention.rule_id.clone())
                     .push_bind(m.subject_birth_date.clone())
-                    .push_bind(
-                        m.subject.as_ref().is_some_and(|s| {
-                            s.root == crate::ids::HETU_OID && crate::validate::hetu::birth_date_lenient(&s.value).is_some()
-                        }),
-                    )
+                    .push_bind(m.birth_from_hetu())
                     .push_bind(m.created.as_deref().and_then(|c| c.get(..10)).map(String::from))
                     .push_bind(m.local_header.as_ref().and_then(|l| l.retention_period_class.clone()))
                     .push_bind(m.local_header.as_ref().and_then(|l| l.function_code.clone()))

@@ -46,10 +46,7 @@ pub const COLUMNS: &[&str] = &[
 /// which come from the recorded decision).
 pub fn expected_columns(meta: &RecordMeta) -> Columns {
     let local = meta.local_header.as_ref();
-    let hetu_birth = meta
-        .subject
-        .as_ref()
-        .is_some_and(|s| s.root == crate::ids::HETU_OID && crate::validate::hetu::birth_date_lenient(&s.value).is_some());
+    let hetu_birth = meta.birth_from_hetu();
     BTreeMap::from([
         ("document_id", meta.document_id.as_ref().map(|d| d.0.clone())),
         ("set_id", meta.set_id.clone()),

@@ -20,10 +20,7 @@ pub fn facts_of(meta: &RecordMeta, death_date: Option<&str>) -> Facts {
         function_code: local.and_then(|l| l.function_code.clone()),
         document_type: local.and_then(|l| l.document_type.clone()),
         birth_date: meta.subject_birth_date.as_deref().and_then(|d| d.get(..10)).and_then(|d| d.parse().ok()),
-        birth_from_hetu: meta
-            .subject
-            .as_ref()
-            .is_some_and(|s| s.root == crate::ids::HETU_OID && crate::validate::hetu::birth_date_lenient(&s.value).is_some()),
+        birth_from_hetu: meta.birth_from_hetu(),
         death_date: death_date.and_then(|d| d.parse().ok()),
         created: meta.created.as_deref().and_then(|c| c.get(..10)).and_then(|d| d.parse().ok()),
         matter_closed: None,
