@@ -286,7 +286,30 @@ impl Archive {
             Err(e) => return Err(e.into()),
         }
         self.index.mark_flushed(first, last, key.as_str()).await?;
+        // The events are in the store whatever happens next; a checkpoint that cannot be
+        // written is said, and the next flush tries again.
+        if let Err(e) = self.checkpoint().await {
+            eprintln!("warning: ledger checkpoint not written ({}: {e})", e.code());
+        }
         Ok(Some(key.to_string()))
+    }
+
+    /// The checkpoint signing key, when one is configured (or in the data directory).
+    pub fn signer(&self) -> Result<Option<arkisto_format::note::Signer>, crate::checkpoints::CheckpointError> {
+        crate::checkpoints::load_signer(&self.config.signing_key_path())
+    }
+
+    /// The origin line of this archive's checkpoints: the signing key's name, or
+    /// `arkisto/<instance>` for unsigned tree heads.
+    pub fn origin(&self, signer: Option<&arkisto_format::note::Signer>) -> String {
+        signer.map(|s| s.name().to_string()).unwrap_or_else(|| format!("arkisto/{}", self.instance))
+    }
+
+    /// Bring the store's checkpoints up to its ledger (see [`crate::checkpoints::update`]).
+    pub async fn checkpoint(&self) -> Result<Option<crate::checkpoints::Written>, crate::checkpoints::CheckpointError> {
+        let signer = self.signer()?;
+        let origin = self.origin(signer.as_ref());
+        crate::checkpoints::update(&*self.store, signer.as_ref(), &origin, self.config.ledger.witness_dir.as_deref()).await
     }
 
     /// The ledger as the store holds it (after flushing what the index has not yet written),

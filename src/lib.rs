@@ -7,14 +7,15 @@
 pub mod api;
 pub mod archive;
 pub mod auth;
+pub mod checkpoints;
 pub mod config;
 pub mod daemon;
 pub mod dict;
-pub mod digest;
+pub use arkisto_format::digest;
 pub mod disposal;
 pub mod fixtures;
 pub mod formats;
-pub mod ids;
+pub use arkisto_format::ids;
 pub mod index;
 pub mod ingest;
 pub mod ledger;

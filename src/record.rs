@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Sha256;
 use crate::formats::cda::LocalHeader;
 use crate::ids::{DocumentId, RecordId, RunId, SubjectId};
 use crate::retention::Retention;
@@ -80,26 +79,4 @@ impl RecordMeta {
     }
 }
 
-/// Where a record's frames sit in its pack, and their digests (one pack-table entry).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordLocation {
-    /// The record.
-    pub record_id: RecordId,
-    /// Offset of the metadata skippable frame.
-    pub meta_offset: u64,
-    /// Length of the metadata frame (header included).
-    pub meta_len: u64,
-    /// SHA-256 of the metadata frame bytes.
-    pub meta_sha256: Sha256,
-    /// Offset of the zstd data frame.
-    pub data_offset: u64,
-    /// Length of the zstd data frame.
-    pub data_len: u64,
-    /// SHA-256 of the stored (compressed) data frame: fixity.
-    pub stored_sha256: Sha256,
-    /// Size of the original bytes.
-    pub original_size: u64,
-    /// zstd dictionary id used by the data frame (0 = none).
-    #[serde(default)]
-    pub dict_id: u32,
-}
+pub use arkisto_format::pack::RecordLocation;

@@ -4,6 +4,7 @@
 mod output;
 mod store;
 mod token;
+mod trust;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -208,6 +209,29 @@ enum Command {
         /// Run every job once, now, and exit.
         #[arg(long)]
         once: bool,
+    },
+    /// The checkpoint signing key (Ed25519, C2SP signed-note).
+    Key {
+        #[command(subcommand)]
+        command: trust::KeyCommand,
+    },
+    /// Signed checkpoints of the ledger's Merkle tree.
+    Checkpoint {
+        #[command(subcommand)]
+        command: trust::CheckpointCommand,
+    },
+    /// Prove a record's ingestion (and deletion) events are in the ledger a checkpoint signs,
+    /// or that a later checkpoint extends an earlier one (RFC 6962 proofs).
+    Prove {
+        /// Record id (digest or 8+ character prefix) or document id.
+        #[arg(required_unless_present = "consistency")]
+        record: Option<String>,
+        /// Prove checkpoint NEW extends checkpoint OLD (each a size in the store or a note file).
+        #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "record")]
+        consistency: Vec<String>,
+        /// Prove against this checkpoint (a size in the store or a note file; default the newest).
+        #[arg(long, value_name = "CHECKPOINT")]
+        checkpoint: Option<String>,
     },
     /// Configuration.
     Config {
@@ -816,6 +840,18 @@ async fn run(cli: Cli) -> Result<u8> {
             let as_of = date_arg(as_of)?;
             let a = open(&cli).await?;
             store::renew(&a, &actor.clone().unwrap_or_else(os_user), *dry_run, as_of, json, &mut out).await
+        }
+        Command::Key { command } => {
+            let a = open(&cli).await?;
+            trust::key(&a, command, os_user(), json, &mut out).await
+        }
+        Command::Checkpoint { command } => {
+            let a = open(&cli).await?;
+            trust::checkpoint(&a, command, json, &mut out).await
+        }
+        Command::Prove { record, consistency, checkpoint } => {
+            let a = open(&cli).await?;
+            trust::prove(&a, record.as_deref(), consistency, checkpoint.as_deref(), json, &mut out).await
         }
         Command::Token { command } => {
             let a = open(&cli).await?;

@@ -50,6 +50,20 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The daemon (`arkisto serve`).
     pub serve: ServeConfig,
+    /// Checkpoints of the ledger: signing key, origin, witness copy.
+    pub ledger: LedgerConfig,
+}
+
+/// Signed checkpoints of the ledger's Merkle tree (FORMAT.md section 6).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// The checkpoint signing key file (made by `arkisto key generate`; default
+    /// `data_dir/checkpoint.key`). Without one, checkpoints are unsigned tree heads.
+    pub signing_key: Option<PathBuf>,
+    /// A folder that receives a copy of every checkpoint written (a witness the operator of
+    /// the store does not control, e.g. a mount of the auditor's). Empty: none.
+    pub witness_dir: Option<PathBuf>,
 }
 
 /// The daemon's schedules (cron with seconds: `sec min hour day month weekday`; `off` to
@@ -292,6 +306,7 @@ impl Default for Config {
             dict: DictConfig::default(),
             retention: RetentionConfig::default(),
             serve: ServeConfig::default(),
+            ledger: LedgerConfig::default(),
         }
     }
 }
@@ -465,6 +480,10 @@ impl Config {
     /// Directory of the local store.
     pub fn store_dir(&self) -> PathBuf {
         self.store.path.clone().unwrap_or_else(|| self.data_dir.join("store"))
+    }
+    /// The checkpoint signing key file.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.ledger.signing_key.clone().unwrap_or_else(|| self.data_dir.join("checkpoint.key"))
     }
     /// SQLite index file.
     pub fn index_path(&self) -> PathBuf {

@@ -193,6 +193,19 @@ impl DictCache {
 mod tests {
     use super::*;
 
+    /// Dictionary events written before encoding 2 carry the float `trained_ratio`; they are
+    /// still read, and new ones carry integer parts per million.
+    #[test]
+    fn legacy_float_ratio_is_read_and_ppm_written() {
+        let info: DictInfo = serde_json::from_value(serde_json::json!({
+            "dict_id": 1, "source": "s", "sha256": crate::digest::Sha256([1; 32]), "size": 1, "samples": 1, "trained_ratio": 7.5, "created_at": "t"
+        }))
+        .unwrap();
+        assert_eq!(info.trained_ratio, 7.5);
+        let v = serde_json::to_value(&info).unwrap();
+        assert_eq!(v["trained_ratio_ppm"], 7_500_000);
+    }
+
     #[test]
     fn a_trained_dictionary_round_trips_and_is_named_in_frames() {
         let samples: Vec<Vec<u8>> = (0..200)

@@ -4,7 +4,7 @@
 //! This module builds packs in local temp files (streaming, bounded memory) and reads them
 //! back from bytes; it never talks to a store or the index itself.
 
-pub mod format;
+pub use arkisto_format::pack as format;
 mod reader;
 mod writer;
 

@@ -220,6 +220,8 @@ fn parse_to(s: &str) -> Option<Decision> {
 pub struct StoredLedger {
     /// Events in sequence order.
     pub events: Vec<Event>,
+    /// Each event's Merkle leaf hash (of its stored line), aligned with `events`.
+    pub leaves: Vec<Sha256>,
     /// Segment problems: (key, what is wrong). Their events are missing from `events`.
     pub problems: Vec<(String, String)>,
     /// The first break in the chain, if any: (seq, what).
@@ -228,30 +230,13 @@ pub struct StoredLedger {
 
 /// Read every ledger segment from `store`.
 pub async fn read_ledger(store: &dyn ObjectStore) -> Result<StoredLedger, StoreError> {
-    let mut by_seq: BTreeMap<i64, Event> = BTreeMap::new();
-    let mut out = StoredLedger::default();
+    let mut a = ledger::Assembler::default();
     for o in store.list("ledger/").await? {
         let bytes = crate::store::get_all(store, &o.key).await?;
-        match ledger::decode_segment(&bytes) {
-            Ok(events) => {
-                for e in events {
-                    match by_seq.get(&e.seq) {
-                        Some(there) if there.hash != e.hash => {
-                            out.problems.push((o.key.to_string(), format!("holds another event {} than an earlier segment", e.seq)))
-                        }
-                        Some(_) => {}
-                        None => {
-                            by_seq.insert(e.seq, e);
-                        }
-                    }
-                }
-            }
-            Err(e) => out.problems.push((o.key.to_string(), format!("does not decode: {e}"))),
-        }
+        a.add(o.key.as_str(), &bytes);
     }
-    out.events = by_seq.into_values().collect();
-    out.chain = ledger::check_chain(&out.events);
-    Ok(out)
+    let ledger::Assembled { events, leaves, problems, chain } = a.finish();
+    Ok(StoredLedger { events, leaves, problems, chain })
 }
 
 /// A pack as the store holds it: its own table, the digest of every byte, and each record's
