@@ -16,6 +16,11 @@ apt_install() {
 
 # zstd(1): the interop test proves a pack decodes without arkisto.
 need zstd || apt_install zstd
+# Go and its x/mod sources (Debian's packages, GOPATH mode, offline): the reference
+# implementation of signed notes and RFC 6962 proofs that checks arkisto's.
+if ! need go || [ ! -f /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go ]; then
+  apt_install golang-go golang-golang-x-mod-dev
+fi
 
 # Public test documents live beside the project (../shared/data); the tests fail without them.
 if [ ! -d ../shared/data/cda ]; then
@@ -71,12 +76,12 @@ if ! (command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432); t
   export ARKISTO_TEST_PG_URL=${ARKISTO_TEST_PG_URL:-postgres://postgres:arkisto-test@127.0.0.1:5432/postgres}
 fi
 
-echo "== cargo fmt --check"; cargo fmt --check
-echo "== cargo clippy"; cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo fmt --check"; cargo fmt --all --check
+echo "== cargo clippy"; cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@"
 else
-  cargo test --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@"
 fi
 # (the EXIT trap stops the servers)

@@ -120,3 +120,53 @@ pub fn embedded_bodies(dir: &Path) -> u64 {
         .filter(|e| std::fs::read_to_string(e.as_ref().unwrap().path()).is_ok_and(|t| t.contains("representation=\"B64\"")))
         .count() as u64
 }
+
+/// The auditor's binary (`crates/arkisto-audit`), built beside arkisto's. Cargo builds
+/// another package's binaries for its own tests only, so it is built (or found fresh) here,
+/// once per test process.
+pub fn audit_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let p = Path::new(env!("CARGO_BIN_EXE_arkisto")).with_file_name("arkisto-audit");
+            let mut c = Command::new(env!("CARGO"));
+            c.args(["build", "--quiet", "-p", "arkisto-audit"]).current_dir(root());
+            if p.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "release") {
+                c.arg("--release");
+            }
+            let ok = c.status();
+            assert!(ok.is_ok_and(|s| s.success()), "cannot build arkisto-audit");
+            assert!(p.exists(), "arkisto-audit is not at {}", p.display());
+            p
+        })
+        .clone()
+}
+
+impl Env {
+    /// Make the checkpoint signing key; returns the verifier key.
+    pub fn key(&self) -> String {
+        let (code, v) = self.json(&["key", "generate", "--name", "test.example/arkisto"]);
+        assert_eq!(code, 0, "{v}");
+        v["verifier_key"].as_str().unwrap().to_string()
+    }
+    /// Run `arkisto-audit --json` on this archive's store with `key` (and a saved checkpoint).
+    pub fn audit(&self, key: &str, saved: Option<&Path>) -> (i32, serde_json::Value) {
+        let mut c = Command::new(audit_bin());
+        c.arg("--json").arg("--store").arg(self.data().join("store")).arg("--key").arg(key);
+        if let Some(s) = saved {
+            c.arg("--checkpoint").arg(s);
+        }
+        let o = c.output().expect("run arkisto-audit");
+        let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!("audit: not JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+        });
+        (o.status.code().unwrap_or(-1), v)
+    }
+}
+
+/// Whether an audit report has a finding `code` whose object contains `object`.
+pub fn audit_found(report: &serde_json::Value, code: &str, object: &str) -> bool {
+    report["findings"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|x| x["code"] == code && x["object"].as_str().is_some_and(|o| o.contains(object))))
+}

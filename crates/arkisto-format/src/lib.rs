@@ -13,3 +13,4 @@ pub mod ledger;
 pub mod merkle;
 pub mod note;
 pub mod pack;
+pub mod scan;

@@ -40,6 +40,15 @@ impl Assembler {
     pub fn add(&mut self, key: &str, bytes: &[u8]) {
         match decode_segment_lines(bytes) {
             Ok(lines) => {
+                // A segment holds the events its key names, in order, each once.
+                if let Some((first, last)) = parse_segment_key(key)
+                    && !lines.iter().map(|(e, _)| e.seq).eq(first..=last)
+                {
+                    self.problems.push((
+                        key.to_string(),
+                        format!("does not hold events {first} to {last} in order (reordered, truncated or edited)"),
+                    ));
+                }
                 for (e, line) in lines {
                     match self.by_seq.get(&e.seq) {
                         Some((there, _)) if there.hash != e.hash => {
