@@ -38,6 +38,8 @@ fi
 need moto_server || python3 -m pip install --quiet 'moto[server]'
 need aws || python3 -m pip install --quiet awscli
 need curl || apt_install curl
+# The reference reader (tools/reader) needs only the zstandard package beside the stdlib.
+python3 -c 'import zstandard' 2>/dev/null || python3 -m pip install --quiet zstandard
 
 S3_DIR=$(mktemp -d "${TMPDIR:-/tmp}/arkisto-s3.XXXXXX")
 cleanup() {

@@ -2,6 +2,8 @@
 //! PostgreSQL) edits it behind arkisto's back. Each edit must be found by `verify` (exit 3,
 //! naming the record, hold or plan and the field), and disposal must destroy nothing the
 //! packs and the ledger in the store do not make due. Every scenario runs on both backends.
+//! The auditor's `arkisto-audit`, which reads no index, confirms after each index edit that
+//! the store itself was not harmed, and finds each change to the store.
 
 mod common;
 
@@ -16,6 +18,7 @@ const SMALL_PACKS: (&str, &str) = ("ARKISTO__PACK__TARGET_SIZE_MIB", "1");
 struct Arch {
     name: &'static str,
     env: Env,
+    key: String,
     vars: Vec<(String, String)>,
     _drop: Option<DropDb>,
 }
@@ -23,15 +26,38 @@ struct Arch {
 impl Arch {
     fn new(pg: bool) -> Option<Self> {
         if !pg {
-            return Some(Arch { name: "sqlite", env: Env::new(), vars: vec![], _drop: None });
+            return Some(Arch { name: "sqlite", env: Env::new(), key: String::new(), vars: vec![], _drop: None }.signed());
         }
         let url = fresh_pg()?;
-        Some(Arch {
-            name: "postgres",
-            env: Env::new(),
-            vars: vec![("ARKISTO__INDEX__KIND".into(), "postgres".into()), ("ARKISTO__INDEX__URL".into(), url.clone())],
-            _drop: Some(DropDb(url)),
-        })
+        Some(
+            Arch {
+                name: "postgres",
+                env: Env::new(),
+                key: String::new(),
+                vars: vec![("ARKISTO__INDEX__KIND".into(), "postgres".into()), ("ARKISTO__INDEX__URL".into(), url.clone())],
+                _drop: Some(DropDb(url)),
+            }
+            .signed(),
+        )
+    }
+
+    /// With a checkpoint signing key.
+    fn signed(mut self) -> Self {
+        let (code, v) = self.json(&["key", "generate", "--name", "tamper.example/arkisto"]);
+        assert_eq!(code, 0, "{v}");
+        self.key = v["verifier_key"].as_str().unwrap().to_string();
+        self
+    }
+
+    /// The auditor's report on the store alone, and its exit code.
+    fn audit(&self) -> (i32, Value) {
+        self.env.audit(&self.key, None)
+    }
+
+    /// The store is unharmed, whatever the index says.
+    fn audit_clean(&self) {
+        let (code, r) = self.audit();
+        assert_eq!(code, 0, "{}: the store itself is unharmed: {r:#}", self.name);
     }
 
     fn json(&self, args: &[&str]) -> (i32, Value) {
@@ -175,6 +201,7 @@ fn an_edited_disposal_date_is_found_and_disposal_destroys_none_of_those_records(
         assert!(exec["disposed"].as_u64().unwrap() > 0, "{}: the really due records still go: {exec}", a.name);
         // Every plan item shows the rule and the facts that make it due.
         assert!(plan["items"].as_array().unwrap().iter().all(|i| i["why"].as_array().is_some_and(|w| !w.is_empty())), "{plan}");
+        a.audit_clean();
     });
 }
 
@@ -217,6 +244,7 @@ fn a_deleted_hold_is_found_and_its_records_stay() {
         // cannot be removed by id there, and nothing was lifted.
         let (code, _) = a.json(&["hold", "remove", &hold_id, "--reason", "x", "--actor", "lakimies"]);
         assert_ne!(code, 0);
+        a.audit_clean();
     });
 }
 
@@ -240,6 +268,7 @@ fn edited_record_fields_and_locations_are_found_by_name() {
         let c = finding(&f, "A012", &r2).unwrap_or_else(|| panic!("{}: {f:?}", a.name));
         assert!(c["message"].as_str().unwrap().contains("created"), "{c}");
         assert!(finding(&f, "A006", &r3).is_some(), "{}: {f:?}", a.name);
+        a.audit_clean();
     });
 }
 
@@ -252,6 +281,7 @@ fn a_deleted_record_row_or_pack_row_is_found() {
         a.sql(&format!("DELETE FROM records WHERE record_id = '{r1}'"));
         let f = a.verify();
         assert!(finding(&f, "A012", &r1).is_some_and(|x| x["message"].as_str().unwrap().contains("no row")), "{}: {f:?}", a.name);
+        a.audit_clean();
     });
 }
 
@@ -279,6 +309,7 @@ fn a_deleted_tombstone_and_an_edited_fact_are_found() {
         a.dispose();
         let gone = a.destroyed();
         assert!(theirs.iter().all(|t| !gone.contains(t)), "{}: a living subject's record was destroyed on a forged fact", a.name);
+        a.audit_clean();
     });
 }
 
@@ -315,6 +346,9 @@ fn a_pack_replaced_with_a_consistent_index_is_caught_by_the_ledger() {
                 assert!(why.contains("ingestion event"), "{why}");
             }
         }
+        let (code, r) = a.audit();
+        assert_eq!(code, 3, "{r:#}");
+        assert!(common::audit_found(&r, "AU04", &id), "{}: {r:#}", a.name);
     });
 }
 
@@ -354,6 +388,7 @@ fn a_forged_plan_and_approval_in_the_index_destroy_nothing() {
         let (code, r) = a.json(&["dispose", "execute", "plan-forged", "--actor", "mallory"]);
         assert_ne!(code, 0, "{}: a plan only the index holds is refused: {r}", a.name);
         assert!(a.destroyed().is_empty(), "{}: nothing destroyed", a.name);
+        a.audit_clean();
     });
 }
 
@@ -381,5 +416,11 @@ fn damaged_truncated_and_missing_packs_are_found_on_both_backends() {
         assert!(has("A002", &packs[1]), "{}: truncated pack: {f:?}", a.name);
         assert!(has("A007", &packs[0]) || has("A004", &packs[0]) || has("A005", &packs[0]), "{}: flipped byte: {f:?}", a.name);
         assert!(has("A018", &packs[0]), "{}: the flipped pack no longer matches its ingestion event: {f:?}", a.name);
+        let (code, r) = a.audit();
+        assert_eq!(code, 3, "{r:#}");
+        for p in &packs[..3] {
+            let id = p.file_stem().unwrap().to_str().unwrap();
+            assert!(common::audit_found(&r, "AU04", id), "{}: {id}: {r:#}", a.name);
+        }
     });
 }
