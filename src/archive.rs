@@ -55,10 +55,7 @@ pub struct Archive {
     pub instance: String,
 }
 
-/// Now, as RFC 3339 UTC with seconds.
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use crate::clock::now;
 
 /// The configured instance name, or the one generated for this data directory.
 fn instance_name(config: &Config) -> Result<String, ArchiveError> {
@@ -258,7 +255,25 @@ impl Archive {
         // First use: check the object against the digest recorded when it was created.
         let known =
             self.index.dicts().await.map_err(|e| crate::dict::DictError::Index(e.to_string()))?.into_iter().find(|d| d.dict_id == id);
-        self.dicts.get(&*self.store, id, known.as_ref().map(|d| &d.sha256)).await.map(Some)
+        self.load_dict(id, known.as_ref().map(|d| &d.sha256)).await.map(Some)
+    }
+
+    /// The dictionary `id`, from the cache or the store, checked against `expect` (the digest
+    /// the index or the ledger recorded for it) when known.
+    pub async fn load_dict(
+        &self,
+        id: crate::dict::DictId,
+        expect: Option<&crate::digest::Sha256>,
+    ) -> Result<Arc<Vec<u8>>, crate::dict::DictError> {
+        if let Some(d) = self.dicts.cached(id) {
+            return Ok(d);
+        }
+        let bytes = match crate::store::get_all(&*self.store, &ObjectKey::trusted(id.key())).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound(_)) => return Err(crate::dict::DictError::Missing(id)),
+            Err(e) => return Err(crate::dict::DictError::Store(e.to_string())),
+        };
+        self.dicts.insert_checked(id, bytes, expect)
     }
 
     /// Write every ledger event not yet in the store as one segment object.
@@ -305,11 +320,25 @@ impl Archive {
         signer.map(|s| s.name().to_string()).unwrap_or_else(|| format!("arkisto/{}", self.instance))
     }
 
-    /// Bring the store's checkpoints up to its ledger (see [`crate::checkpoints::update`]).
+    /// Bring the store's checkpoints up to its ledger (see [`crate::checkpoints::update`]),
+    /// and copy them to the witness, when one is configured.
     pub async fn checkpoint(&self) -> Result<Option<crate::checkpoints::Written>, crate::checkpoints::CheckpointError> {
         let signer = self.signer()?;
         let origin = self.origin(signer.as_ref());
-        crate::checkpoints::update(&*self.store, signer.as_ref(), &origin, self.config.ledger.witness_dir.as_deref()).await
+        let written = crate::checkpoints::update(&*self.store, signer.as_ref(), &origin).await?;
+        if let Some(w) = self.witness().await.map_err(|e| crate::checkpoints::CheckpointError::Ledger(format!("witness: {e}")))? {
+            crate::checkpoints::sync_witness(&*self.store, &*w).await?;
+        }
+        Ok(written)
+    }
+
+    /// The witness store of `[ledger.witness]`, when one is configured.
+    pub async fn witness(&self) -> Result<Option<Arc<dyn ObjectStore>>, ArchiveError> {
+        let Some(w) = &self.config.ledger.witness else { return Ok(None) };
+        Ok(Some(match w.kind.as_str() {
+            "s3" => Arc::new(S3Store::open(w).await?),
+            _ => Arc::new(LocalStore::open(w.path.clone().unwrap_or_else(|| self.config.data_dir.join("witness")))?),
+        }))
     }
 
     /// The ledger as the store holds it (after flushing what the index has not yet written),

@@ -182,12 +182,7 @@ async fn usable_frontier(store: &dyn ObjectStore, ledger_end: u64) -> Result<Fro
 /// Bring the checkpoints up to the store's ledger: extend the tree by the events after the
 /// newest usable frontier, then write the frontier and the (signed, when `signer` is given)
 /// checkpoint. `None` when the newest checkpoint already covers every event.
-pub async fn update(
-    store: &dyn ObjectStore,
-    signer: Option<&Signer>,
-    origin: &str,
-    witness: Option<&Path>,
-) -> Result<Option<Written>, CheckpointError> {
+pub async fn update(store: &dyn ObjectStore, signer: Option<&Signer>, origin: &str) -> Result<Option<Written>, CheckpointError> {
     let segments: Vec<(i64, i64, ObjectKey)> = store
         .list("ledger/")
         .await?
@@ -228,9 +223,6 @@ pub async fn update(
     put_once(store, &frontier_key(end), fbytes).await?;
     let key = note_key(end);
     put_once(store, &key, note.clone().into_bytes()).await?;
-    if let Some(dir) = witness {
-        copy_to_witness(dir, &key, &note)?;
-    }
     Ok(Some(Written { checkpoint, key, signed: signer.is_some() }))
 }
 
@@ -243,18 +235,44 @@ async fn put_once(store: &dyn ObjectStore, key: &ObjectKey, bytes: Vec<u8>) -> R
     }
 }
 
-/// Copy a checkpoint note into the witness folder (same file name; never replaced).
-fn copy_to_witness(dir: &Path, key: &ObjectKey, note: &str) -> Result<(), CheckpointError> {
-    let name = key.as_str().rsplit('/').next().unwrap_or("checkpoint.note");
-    let path = dir.join(name);
-    let err = |source| CheckpointError::KeyFile { path: path.clone(), source };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    if path.exists() {
-        return Ok(());
+/// What [`sync_witness`] did.
+#[derive(Clone, Debug, Default)]
+pub struct WitnessSync {
+    /// Checkpoints copied now.
+    pub copied: u64,
+    /// Checkpoints the witness held already, unchanged.
+    pub kept: u64,
+}
+
+/// Copy every checkpoint the witness lacks into it (same key, never replaced). A witness
+/// holding *another* checkpoint of the same size means the store's history was changed after
+/// the witness saw it: that is an error, and nothing is copied over it.
+pub async fn sync_witness(store: &dyn ObjectStore, witness: &dyn ObjectStore) -> Result<WitnessSync, CheckpointError> {
+    let there: std::collections::HashSet<String> = witness.list(PREFIX).await?.into_iter().map(|o| o.key.to_string()).collect();
+    let mut out = WitnessSync::default();
+    let mut diverged = Vec::new();
+    for size in sizes(store).await? {
+        let key = note_key(size);
+        let bytes = crate::store::get_all(store, &key).await?;
+        if there.contains(key.as_str()) {
+            if crate::store::get_all(witness, &key).await? != bytes {
+                diverged.push(size);
+            } else {
+                out.kept += 1;
+            }
+            continue;
+        }
+        witness.put_bytes(&key, bytes).await?;
+        out.copied += 1;
     }
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, note).map_err(err)?;
-    std::fs::rename(&tmp, &path).map_err(err)
+    if !diverged.is_empty() {
+        return Err(CheckpointError::Ledger(format!(
+            "the witness {} holds other checkpoints of {} events than the store: the store's history changed after the witness saw it (run arkisto-audit with the witness's checkpoint)",
+            witness.describe(),
+            diverged.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(out)
 }
 
 /// The proof, for an auditor, that the events of a stored ledger lead to `checkpoint`: the

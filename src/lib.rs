@@ -8,6 +8,7 @@ pub mod api;
 pub mod archive;
 pub mod auth;
 pub mod checkpoints;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dict;

@@ -294,3 +294,58 @@ fn the_audit_reads_no_index_and_says_so_when_given_nothing_it_can_trust() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--key"));
 }
+
+#[test]
+fn every_checkpoint_reaches_the_witness_and_a_rewritten_history_is_refused_there() {
+    let e = Env::new();
+    let witness = e.path("witness");
+    let cfg = e.path("arkisto.toml");
+    std::fs::write(&cfg, format!("[ledger.witness]\nkind = \"local\"\npath = {:?}\n", witness.display().to_string())).unwrap();
+    let c = cfg.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut a = vec!["--config", c];
+        a.extend_from_slice(args);
+        e.run(&a)
+    };
+    assert!(run(&["key", "generate", "--name", "test.example/arkisto"]).status.success());
+    let b = e.path("batch");
+    assert!(run(&["fixtures", "generate", "--records", "20", "--seed", "73", "--out", b.to_str().unwrap()]).status.success());
+    assert!(run(&["ingest", b.to_str().unwrap()]).status.success());
+    // The daemon's checkpoint job, once.
+    let o = run(&["serve", "--once"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let notes = |d: &Path| -> Vec<String> {
+        files(&d.join("checkpoints"))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "note"))
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let in_store = notes(&e.data().join("store"));
+    assert!(!in_store.is_empty());
+    assert_eq!(notes(&witness), in_store, "every checkpoint is copied to the witness");
+
+    // The store's newest checkpoints are replaced by others of the same sizes (a history
+    // rewritten and re-signed): the next flush says so, and copies nothing over the witness's.
+    let key = {
+        let o = run(&["key", "show"]);
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let newest = witness.join("checkpoints").join(in_store.last().unwrap());
+    let before = std::fs::read(&newest).unwrap();
+    let store_note = e.data().join("store/checkpoints").join(in_store.last().unwrap());
+    let other = String::from_utf8(before.clone()).unwrap().replacen('\n', "-forged\n", 1);
+    std::fs::remove_file(&store_note).unwrap();
+    std::fs::write(&store_note, other).unwrap();
+    let o = run(&["checkpoint", "list"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("witness"),
+        "the flush reports the divergence: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read(&newest).unwrap(), before, "the witness's copy is never replaced");
+    // The auditor, given the witness's checkpoint, finds the store's forged one.
+    let (code, r) = e.audit(&key, Some(&newest));
+    assert_eq!(code, 3, "{r:#}");
+    assert!(audit_found(&r, "AU01", in_store.last().unwrap()) || audit_found(&r, "AU03", in_store.last().unwrap()), "{r:#}");
+}

@@ -71,7 +71,8 @@ fn go_sumdb_verifies_arkistos_checkpoints_and_proofs() {
     let new = e.path("new.note");
     stdout(&e, &["checkpoint", "export", "-o", new.to_str().unwrap()]);
 
-    let hits: serde_json::Value = serde_json::from_str(&stdout(&e, &["--json", "search", "--from", "1800-01-01", "--purpose", "go cross-check"])).unwrap();
+    let hits: serde_json::Value =
+        serde_json::from_str(&stdout(&e, &["--json", "search", "--from", "1800-01-01", "--purpose", "go cross-check"])).unwrap();
     let record = hits[0]["record_id"].as_str().unwrap().to_string();
     let prove = e.path("prove.json");
     std::fs::write(&prove, stdout(&e, &["--json", "prove", &record, "--checkpoint", new.to_str().unwrap()])).unwrap();

@@ -61,9 +61,11 @@ pub struct LedgerConfig {
     /// The checkpoint signing key file (made by `arkisto key generate`; default
     /// `data_dir/checkpoint.key`). Without one, checkpoints are unsigned tree heads.
     pub signing_key: Option<PathBuf>,
-    /// A folder that receives a copy of every checkpoint written (a witness the operator of
-    /// the store does not control, e.g. a mount of the auditor's). Empty: none.
-    pub witness_dir: Option<PathBuf>,
+    /// A second store that receives a copy of every checkpoint (a witness the store's
+    /// operator does not control: another bucket or prefix, or a folder, e.g. a mount of the
+    /// auditor's), in the same form as `[store]`: `kind = "local"` with `path`, or
+    /// `kind = "s3"` with `bucket`, `prefix`, `endpoint`…. None: no witness.
+    pub witness: Option<StoreConfig>,
 }
 
 /// The daemon's schedules (cron with seconds: `sec min hour day month weekday`; `off` to
@@ -81,6 +83,9 @@ pub struct ServeConfig {
     pub fixity_share: f64,
     /// When to renew Object Lock (only where the store has it configured).
     pub lock_schedule: String,
+    /// When to write a checkpoint of the ledger (also written at every flush) and copy every
+    /// checkpoint to the witness.
+    pub checkpoint_schedule: String,
     /// This instance's name among several sharing one index (empty: generated once and kept
     /// in `data_dir/instance-id`).
     pub instance: String,
@@ -100,6 +105,7 @@ impl Default for ServeConfig {
             fixity_schedule: "0 0 3 * * *".into(),
             fixity_share: 0.1,
             lock_schedule: "0 30 3 * * *".into(),
+            checkpoint_schedule: "0 0 * * * *".into(),
             instance: String::new(),
             heartbeat_secs: 15,
             listen: String::new(),
@@ -394,6 +400,18 @@ impl Config {
     /// Cross-field and range rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid { origin: None, message: m });
+        if let Some(w) = &self.ledger.witness {
+            match w.kind.as_str() {
+                "local" if w.path.is_none() => return bad("ledger.witness.kind = \"local\" needs ledger.witness.path (a folder)".into()),
+                "local" => {}
+                "s3" if w.bucket.is_empty() => return bad("ledger.witness.kind = \"s3\" needs ledger.witness.bucket".into()),
+                "s3" if w.bucket == self.store.bucket && w.prefix == self.store.prefix && w.endpoint == self.store.endpoint => {
+                    return bad("ledger.witness names the archive's own store: give it another bucket or prefix".into());
+                }
+                "s3" => {}
+                k => return bad(format!("ledger.witness.kind = {k:?}: use \"local\" or \"s3\"")),
+            }
+        }
         match self.store.kind.as_str() {
             "local" => {}
             "s3" => {

@@ -86,6 +86,7 @@ enum Job {
     Inbox,
     Fixity,
     Lock,
+    Checkpoint,
 }
 
 /// Run the daemon until `shutdown` turns true. With `once`, run every job one time, now,
@@ -101,6 +102,7 @@ pub async fn serve(archive: Archive, actor: String, mut shutdown: watch::Receive
         (Job::Inbox, schedule("ingest_schedule", &cfg.ingest_schedule)?),
         (Job::Fixity, schedule("fixity_schedule", &cfg.fixity_schedule)?),
         (Job::Lock, schedule("lock_schedule", &cfg.lock_schedule)?),
+        (Job::Checkpoint, schedule("checkpoint_schedule", &cfg.checkpoint_schedule)?),
     ];
     if !archive.store.lock_configured() {
         jobs.retain(|(j, _)| *j != Job::Lock);
@@ -159,6 +161,21 @@ async fn run_job(archive: &Archive, actor: &str, job: Job, cancel: &Arc<AtomicBo
             Ok(r) => log(format!("lock renew: {} packs, {} extended, {} failures", r.packs, r.extended, r.failures.len())),
             Err(e) => log(format!("lock renew failed: {e}")),
         },
+        Job::Checkpoint => checkpoint(archive).await,
+    }
+}
+
+/// Flush the ledger, checkpoint it and copy the checkpoints to the witness.
+async fn checkpoint(archive: &Archive) {
+    if let Err(e) = archive.flush_ledger().await {
+        return log(format!("checkpoint: ledger flush failed: {e}"));
+    }
+    match archive.checkpoint().await {
+        Ok(Some(w)) => {
+            log(format!("checkpoint of {} events written{}", w.checkpoint.size, if w.signed { "" } else { " (unsigned: no key)" }))
+        }
+        Ok(None) => {}
+        Err(e) => log(format!("checkpoint failed ({}): {e}", e.code())),
     }
 }
 

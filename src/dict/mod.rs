@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Sha256;
-use crate::store::{ObjectKey, ObjectStore, StoreError};
 
 /// A dictionary's id: zstd's dictionary id, as in the frame header (never 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -27,9 +26,9 @@ impl std::fmt::Display for DictId {
 }
 
 impl DictId {
-    /// The object key of this dictionary.
-    pub fn key(self) -> ObjectKey {
-        ObjectKey::trusted(format!("dicts/{}", self.0))
+    /// The object key of this dictionary (`dicts/<id>`, FORMAT.md section 1).
+    pub fn key(self) -> String {
+        format!("dicts/{}", self.0)
     }
 }
 
@@ -86,9 +85,9 @@ pub enum DictError {
     /// The object's bytes do not match the recorded digest, or are not a zstd dictionary.
     #[error("dictionary {0} is damaged: {1}")]
     Damaged(DictId, String),
-    /// Store failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// The store could not give the dictionary (its message).
+    #[error("store: {0}")]
+    Store(String),
     /// Training failed.
     #[error("dictionary training failed: {0}")]
     Train(String),
@@ -162,17 +161,9 @@ impl DictCache {
         self.loaded.lock().ok().and_then(|m| m.get(&id).cloned())
     }
 
-    /// The dictionary `id`, from the cache or the store. `expect` is the digest recorded for
-    /// it, when known (the index or the ledger).
-    pub async fn get(&self, store: &dyn ObjectStore, id: DictId, expect: Option<&Sha256>) -> Result<Arc<Vec<u8>>, DictError> {
-        if let Some(d) = self.cached(id) {
-            return Ok(d);
-        }
-        let bytes = match crate::store::get_all(store, &id.key()).await {
-            Ok(b) => b,
-            Err(StoreError::NotFound(_)) => return Err(DictError::Missing(id)),
-            Err(e) => return Err(e.into()),
-        };
+    /// Check `bytes` as dictionary `id` (against `expect`, the digest recorded for it, when
+    /// known) and keep them for reading.
+    pub fn insert_checked(&self, id: DictId, bytes: Vec<u8>, expect: Option<&Sha256>) -> Result<Arc<Vec<u8>>, DictError> {
         check(id, &bytes, expect)?;
         let d = Arc::new(bytes);
         if let Ok(mut m) = self.loaded.lock() {

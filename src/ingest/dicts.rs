@@ -63,8 +63,9 @@ impl Trainer {
         if cfg.enabled_for(source) {
             match handle.block_on(archive.index.active_dict(source))? {
                 Some(info) => {
-                    let bytes = handle.block_on(archive.dicts.get(&*archive.store, info.dict_id, Some(&info.sha256))).map_err(|e| {
-                        IngestError::Io { what: format!("load dictionary {}", info.dict_id), source: std::io::Error::other(e) }
+                    let bytes = handle.block_on(archive.load_dict(info.dict_id, Some(&info.sha256))).map_err(|e| IngestError::Io {
+                        what: format!("load dictionary {}", info.dict_id),
+                        source: std::io::Error::other(e),
                     })?;
                     trained_ratio = info.trained_ratio;
                     slot.set(Some(Arc::new(Dictionary { id: info.dict_id, bytes: bytes.to_vec() })), false);
@@ -198,10 +199,10 @@ impl Trainer {
             created_at: now(),
         };
         // Durable before any frame that needs it is packed: object, then index row and event.
-        match handle.block_on(archive.store.put_bytes(&d.id.key(), d.bytes.clone())) {
+        match handle.block_on(archive.store.put_bytes(&crate::store::ObjectKey::trusted(d.id.key()), d.bytes.clone())) {
             Ok(()) => {}
             Err(StoreError::Exists(_)) => {
-                let existing = handle.block_on(crate::store::get_all(&*archive.store, &d.id.key()))?;
+                let existing = handle.block_on(crate::store::get_all(&*archive.store, &crate::store::ObjectKey::trusted(d.id.key())))?;
                 if existing != d.bytes {
                     return Err(io_err("store dictionary", &format!("dicts/{} exists with other bytes", d.id)));
                 }

@@ -120,7 +120,7 @@ pub async fn check(store: &dyn ObjectStore, s3: Option<&S3Store>, lock_seconds: 
     }
     let mut report = CheckReport {
         store: store.describe(),
-        checked_at: crate::archive::now(),
+        checked_at: crate::clock::now(),
         operations: ops,
         checksums_accepted: Vec::new(),
         sha256_verified: None,
@@ -148,7 +148,7 @@ async fn put_unlocked(store: &dyn ObjectStore, key: &ObjectKey, body: &[u8]) -> 
 fn failed(store: &dyn ObjectStore, e: StoreError) -> CheckReport {
     CheckReport {
         store: store.describe(),
-        checked_at: crate::archive::now(),
+        checked_at: crate::clock::now(),
         operations: vec![cap("write", Err(e.to_string()))],
         checksums_accepted: Vec::new(),
         sha256_verified: None,

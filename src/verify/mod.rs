@@ -64,6 +64,9 @@ pub enum ACode {
     A018,
     /// An attachment link in the index differs from the ledger.
     A019,
+    /// A checkpoint does not match the store's ledger, or its signature does not verify
+    /// under this archive's key.
+    A020,
 }
 
 impl ACode {
@@ -89,6 +92,7 @@ impl ACode {
             ACode::A017 => "disposal plan differs from the ledger",
             ACode::A018 => "pack differs from its ingestion event",
             ACode::A019 => "attachment link differs from the ledger",
+            ACode::A020 => "checkpoint differs from the ledger or is badly signed",
         }
     }
 }
@@ -173,6 +177,7 @@ pub async fn verify_slice(archive: &Archive, actor: &str, slice: u32, slices: u3
         }
     }
     verify_ledger(archive, &stored, &mut r).await?;
+    verify_checkpoints(archive, &stored, &mut r).await?;
     let failed = !r.findings.is_empty();
     let event = NewEvent {
         event_type: ledger::FIXITY_CHECK.into(),
@@ -195,7 +200,7 @@ async fn verify_dicts(archive: &Archive, r: &mut VerifyReport) -> Result<Vec<u32
     let mut checks: Vec<(DictId, Option<Sha256>)> = archive.index.dicts().await?.into_iter().map(|d| (d.dict_id, Some(d.sha256))).collect();
     checks.extend(archive.index.unknown_dict_ids().await?.into_iter().map(|id| (id, None)));
     for (id, sha) in checks {
-        let why = match crate::store::get_all(&*archive.store, &id.key()).await {
+        let why = match crate::store::get_all(&*archive.store, &crate::store::ObjectKey::trusted(id.key())).await {
             Ok(bytes) => match (sha, crate::dict::check(id, &bytes, sha.as_ref())) {
                 (None, _) => Some("no ledger event records this dictionary".to_string()),
                 (_, Err(e)) => Some(e.to_string()),
@@ -350,6 +355,52 @@ async fn verify_pack(
         None => r.add(ACode::A018, Some(p.key.clone()), all.clone(), "no ingestion event in the ledger commits this pack"),
     }
     projection::verify_records(archive, p, &metas, state, r).await
+}
+
+/// Every checkpoint in the store against the store's ledger and, when this archive has a
+/// signing key, its signature (the auditor's `arkisto-audit` does the same from a key it trusts).
+async fn verify_checkpoints(archive: &Archive, stored: &crate::truth::StoredLedger, r: &mut VerifyReport) -> Result<(), ArchiveError> {
+    use crate::checkpoints;
+    // This archive's keys: the one it signs with now and every one its ledger announced
+    // (a rotation keeps the name; older checkpoints carry the older key's signature).
+    let mut keys: Vec<arkisto_format::note::Verifier> = archive.signer().ok().flatten().map(|s| s.verifier()).into_iter().collect();
+    for e in stored.events.iter().filter(|e| e.event_type == ledger::KEY_ANNOUNCED) {
+        if let Some(v) = e.detail.get("verifier_key").and_then(|k| k.as_str()).and_then(|k| arkisto_format::note::Verifier::parse(k).ok()) {
+            keys.push(v);
+        }
+    }
+    for size in checkpoints::sizes(&*archive.store).await.map_err(checkpoint_err)? {
+        let key = checkpoints::note_key(size).to_string();
+        let c = match checkpoints::read(&*archive.store, size).await {
+            Ok(Some(c)) => c,
+            Ok(None) => continue,
+            Err(e) => {
+                r.add(ACode::A020, Some(key), vec![], format!("checkpoint does not parse: {e}"));
+                continue;
+            }
+        };
+        if let Err(why) = checkpoints::check_against(&stored.leaves, &c.checkpoint) {
+            r.add(ACode::A020, Some(key.clone()), vec![], why);
+        }
+        let Ok(note) = arkisto_format::note::Note::parse(&c.note) else { continue };
+        let ours: Vec<_> = keys.iter().filter(|k| note.signatures.iter().any(|s| s.name == k.name() && s.id == k.id())).collect();
+        if !ours.is_empty() && !ours.iter().any(|k| note.verify(k).is_ok()) {
+            r.add(
+                ACode::A020,
+                Some(key),
+                vec![],
+                "the signature by this archive's key does not verify: the checkpoint was changed or forged",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn checkpoint_err(e: crate::checkpoints::CheckpointError) -> ArchiveError {
+    match e {
+        crate::checkpoints::CheckpointError::Store(s) => ArchiveError::Store(s),
+        other => ArchiveError::Io { what: "read checkpoints".into(), source: std::io::Error::other(other.to_string()) },
+    }
 }
 
 async fn verify_ledger(archive: &Archive, stored: &crate::truth::StoredLedger, r: &mut VerifyReport) -> Result<(), ArchiveError> {

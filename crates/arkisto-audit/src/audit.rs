@@ -21,7 +21,7 @@ use arkisto_format::scan;
 use serde::Serialize;
 
 use crate::replay::State;
-use crate::source::Dir;
+use crate::source::Source;
 
 /// One thing found wrong.
 #[derive(Clone, Debug, Serialize)]
@@ -90,7 +90,7 @@ fn b64(h: &Sha256) -> String {
 }
 
 /// Run every check on the store in `dir`, trusting `key`, against `saved` if given.
-pub fn run(dir: &Dir, store_name: &str, key: &Verifier, saved: Option<&str>) -> std::io::Result<Report> {
+pub fn run(dir: &dyn Source, store_name: &str, key: &Verifier, saved: Option<&str>) -> std::io::Result<Report> {
     let mut r = Report { store: store_name.to_string(), ..Default::default() };
 
     // The ledger (AU03 for what does not decode or chain).
@@ -124,7 +124,7 @@ pub fn run(dir: &Dir, store_name: &str, key: &Verifier, saved: Option<&str>) -> 
 }
 
 /// AU01 and AU03: each checkpoint's signature, and its root against the segments.
-fn check_checkpoints(dir: &Dir, r: &mut Report, leaves: &[Sha256], state: &State) -> std::io::Result<()> {
+fn check_checkpoints(dir: &dyn Source, r: &mut Report, leaves: &[Sha256], state: &State) -> std::io::Result<()> {
     let mut newest: Option<Verified> = None;
     let mut unsigned_before_key = 0;
     for o in dir.list("checkpoints/")?.into_iter().filter(|o| o.key.ends_with(".note")) {
@@ -223,7 +223,7 @@ fn check_saved(r: &mut Report, text: &str, leaves: &[Sha256], state: &State) {
 }
 
 /// AU07: each dictionary object against its creation event. Returns the intact ones.
-fn check_dicts(dir: &Dir, r: &mut Report, state: &State) -> std::io::Result<HashMap<u32, Vec<u8>>> {
+fn check_dicts(dir: &dyn Source, r: &mut Report, state: &State) -> std::io::Result<HashMap<u32, Vec<u8>>> {
     let mut good = HashMap::new();
     let mut seen = BTreeSet::new();
     for o in dir.list("dicts/")? {
@@ -252,7 +252,7 @@ fn check_dicts(dir: &Dir, r: &mut Report, state: &State) -> std::io::Result<Hash
 }
 
 /// AU04–AU06: packs against their commitments, records against the ledger.
-fn check_packs(dir: &Dir, r: &mut Report, state: &State, dicts: &HashMap<u32, Vec<u8>>) -> std::io::Result<()> {
+fn check_packs(dir: &dyn Source, r: &mut Report, state: &State, dicts: &HashMap<u32, Vec<u8>>) -> std::io::Result<()> {
     let by_key: HashMap<&str, &crate::replay::Commit> = state.packs.values().map(|c| (c.key.as_str(), c)).collect();
     let mut present: BTreeSet<String> = BTreeSet::new();
     let objects = dir.list("packs/")?;

@@ -17,10 +17,14 @@ use arkisto_format::note::Verifier;
 
 const HELP: &str = "arkisto-audit: check an arkisto store against a key you trust, without arkisto.
 
-Usage: arkisto-audit --store DIR --key KEY [--checkpoint FILE] [--save FILE] [--json]
+Usage: arkisto-audit --store DIR|s3://BUCKET/PREFIX --key KEY [--checkpoint FILE]
+                     [--save FILE] [--json] [--endpoint URL] [--region R]
 
-  --store DIR        the store: a directory laid out as FORMAT.md says (the embedded
-                     default's data_dir/store, or a copy of the bucket); read only
+  --store STORE      the store, read only: a directory laid out as FORMAT.md says (the
+                     embedded default's data_dir/store, or a copy of the bucket), or
+                     s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID and
+                     AWS_SECRET_ACCESS_KEY: give the auditor a read-only key)
+  --endpoint URL     S3 endpoint (default: AWS); --region R (default us-east-1)
   --key KEY          the verifier key you trust (name+id+key, as `arkisto key show` prints
                      it), or a file holding it
   --checkpoint FILE  the checkpoint you saved last time: the audit proves the store still
@@ -37,7 +41,9 @@ Exit codes: 0 clean, 1 the store could not be read, 2 usage, 3 findings.
 ";
 
 struct Args {
-    store: PathBuf,
+    store: String,
+    endpoint: Option<String>,
+    region: String,
     key: String,
     checkpoint: Option<PathBuf>,
     save: Option<PathBuf>,
@@ -47,10 +53,13 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut store, mut key, mut checkpoint, mut save, mut json) = (None, None, None, None, false);
+    let (mut endpoint, mut region) = (None, "us-east-1".to_string());
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
-            "--store" => store = Some(PathBuf::from(val("--store")?)),
+            "--store" => store = Some(val("--store")?),
+            "--endpoint" => endpoint = Some(val("--endpoint")?),
+            "--region" => region = val("--region")?,
             "--key" => key = Some(val("--key")?),
             "--checkpoint" => checkpoint = Some(PathBuf::from(val("--checkpoint")?)),
             "--save" => save = Some(PathBuf::from(val("--save")?)),
@@ -63,7 +72,7 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(Args { store: store.ok_or("--store is required")?, key: key.ok_or("--key is required")?, checkpoint, save, json })
+    Ok(Args { store: store.ok_or("--store is required")?, endpoint, region, key: key.ok_or("--key is required")?, checkpoint, save, json })
 }
 
 fn main() -> ExitCode {
@@ -97,11 +106,12 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    let report = source::Dir::open(&args.store).and_then(|d| audit::run(&d, &args.store.display().to_string(), &key, saved.as_deref()));
+    let report = source::open(&args.store, args.endpoint.as_deref(), &args.region)
+        .and_then(|d| audit::run(&*d, &args.store, &key, saved.as_deref()));
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot read the store {}: {e}", args.store.display());
+            eprintln!("error: cannot read the store {}: {e}", args.store);
             return ExitCode::from(1);
         }
     };

@@ -1,10 +1,13 @@
 //! Read-only access to a store, as the auditor is given it: a local directory laid out as
 //! FORMAT.md says (the embedded default's `store/`, or a copy of a bucket made with any S3
-//! client). The tool never writes to it.
+//! client), or the bucket itself (`s3://bucket/prefix`, feature `s3`). The tool never writes.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+#[cfg(feature = "s3")]
+mod s3;
 
 /// One object: its key and size.
 #[derive(Clone, Debug)]
@@ -13,6 +16,32 @@ pub struct Object {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+}
+
+/// What the audit reads a store through.
+pub trait Source {
+    /// Every object under `prefix`, sorted by key.
+    fn list(&self, prefix: &str) -> io::Result<Vec<Object>>;
+    /// A whole (small) object.
+    fn read_all(&self, key: &str) -> io::Result<Vec<u8>>;
+    /// `len` bytes at `offset`.
+    fn read_range(&self, key: &str, offset: u64, len: u64) -> io::Result<Vec<u8>>;
+    /// The object as a stream, from its first byte.
+    fn open_read(&self, key: &str) -> io::Result<Box<dyn Read + '_>>;
+}
+
+/// Open `spec`: `s3://bucket/prefix` or a directory.
+pub fn open(spec: &str, endpoint: Option<&str>, region: &str) -> io::Result<Box<dyn Source>> {
+    if let Some(rest) = spec.strip_prefix("s3://") {
+        #[cfg(feature = "s3")]
+        return Ok(Box::new(s3::Bucket::open(rest, endpoint, region)?));
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = (rest, endpoint, region);
+            return Err(io::Error::other("this arkisto-audit was built without S3 (feature s3): copy the bucket to a folder"));
+        }
+    }
+    Ok(Box::new(Dir::open(Path::new(spec))?))
 }
 
 /// A store directory.
@@ -29,9 +58,15 @@ impl Dir {
         Ok(Self { root: root.to_path_buf() })
     }
 
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+impl Source for Dir {
     /// Every object under `prefix` (e.g. `packs/`), sorted by key. arkisto's own temporary
     /// files (`.tmp/`) are not objects.
-    pub fn list(&self, prefix: &str) -> io::Result<Vec<Object>> {
+    fn list(&self, prefix: &str) -> io::Result<Vec<Object>> {
         let mut out = Vec::new();
         let start = self.root.join(prefix);
         if !start.exists() {
@@ -58,17 +93,11 @@ impl Dir {
         Ok(out)
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
-    }
-
-    /// A whole (small) object.
-    pub fn read_all(&self, key: &str) -> io::Result<Vec<u8>> {
+    fn read_all(&self, key: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.path(key))
     }
 
-    /// `len` bytes at `offset`.
-    pub fn read_range(&self, key: &str, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    fn read_range(&self, key: &str, offset: u64, len: u64) -> io::Result<Vec<u8>> {
         let mut f = File::open(self.path(key))?;
         f.seek(SeekFrom::Start(offset))?;
         let mut buf = Vec::with_capacity(len.min(64 << 20) as usize);
@@ -79,8 +108,7 @@ impl Dir {
         Ok(buf)
     }
 
-    /// The object as a stream, from its first byte.
-    pub fn open_read(&self, key: &str) -> io::Result<File> {
-        File::open(self.path(key))
+    fn open_read(&self, key: &str) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(File::open(self.path(key))?))
     }
 }
