@@ -93,6 +93,13 @@ fn a_fresh_archive_with_a_disposal_audits_clean() {
     let r = clean(&e, &key, None);
     assert_eq!(r["destroyed"], x["disposed"], "every destroyed record is accounted for by an approved plan: {r}");
     assert_eq!(j(&e, &["verify"]).0, 0);
+    // A destroyed record's history is still provable: its ingestion and its deletion.
+    let gone = plan["items"][0]["record_id"].as_str().unwrap();
+    let (code, p) = j(&e, &["prove", gone]);
+    assert_eq!(code, 0, "{p}");
+    let roles: Vec<&str> = p["events"].as_array().unwrap().iter().map(|ev| ev["role"].as_str().unwrap()).collect();
+    assert!(roles.first() == Some(&"ingestion") && roles.contains(&"deletion"), "{p}");
+    assert_eq!(p["verified"], true);
 }
 
 #[test]

@@ -335,3 +335,66 @@ fn a_standard_client_lists_and_downloads_what_arkisto_wrote() {
     let found = sources.iter().filter(|s| text.contains(String::from_utf8_lossy(s).as_ref())).count();
     assert!(found > 0, "no source document found whole in the decompressed pack");
 }
+
+#[test]
+fn the_auditor_reads_the_bucket_itself_and_a_witness_prefix_gets_every_checkpoint() {
+    let Some(t) = common::s3::garage() else { return };
+    let env = Env::new();
+    let (p, w) = (prefix(), prefix());
+    let mut vars = env_of(&t, &p);
+    for (k, v) in [
+        ("KIND", "s3".to_string()),
+        ("ENDPOINT", t.endpoint.clone()),
+        ("REGION", t.region.clone()),
+        ("BUCKET", t.bucket.clone()),
+        ("PREFIX", w.clone()),
+        ("ACCESS_KEY_ID", t.key_id.clone()),
+        ("SECRET_ACCESS_KEY", t.secret.clone()),
+    ] {
+        vars.push((format!("ARKISTO__LEDGER__WITNESS__{k}"), v));
+    }
+    let (code, k, err) = run(&env, &vars, &["key", "generate", "--name", "s3.example/arkisto"]);
+    assert_eq!(code, 0, "{k}\n{err}");
+    let key = k["verifier_key"].as_str().unwrap().to_string();
+    let (code, rep, err) = run(&env, &vars, &["ingest", valid_small().to_str().unwrap()]);
+    assert_eq!(code, 0, "{rep}\n{err}");
+    let audit = |extra: &[&str]| {
+        let o = std::process::Command::new(common::audit_bin())
+            .args(["--json", "--store", &format!("s3://{}/{p}", t.bucket), "--endpoint", &t.endpoint, "--region", &t.region, "--key", &key])
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", &t.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &t.secret)
+            .output()
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code().unwrap_or(-1), v)
+    };
+    let (code, r) = audit(&[]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["records"].as_u64(), Some(common::stored(&rep)), "{r}");
+
+    // The witness prefix holds every checkpoint the store holds, byte for byte.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (store, witness) =
+        rt.block_on(async { (S3Store::open(&store_config(&t, &p)).await.unwrap(), S3Store::open(&store_config(&t, &w)).await.unwrap()) });
+    let notes = |s: &S3Store| -> Vec<(String, Vec<u8>)> {
+        rt.block_on(async {
+            let mut out = Vec::new();
+            for o in s.list("checkpoints/").await.unwrap().into_iter().filter(|o| o.key.as_str().ends_with(".note")) {
+                out.push((o.key.to_string(), arkisto::store::get_all(s, &o.key).await.unwrap()));
+            }
+            out
+        })
+    };
+    let in_store = notes(&store);
+    assert!(!in_store.is_empty());
+    assert_eq!(notes(&witness), in_store);
+
+    // A pack deleted from the bucket is found, reading the bucket.
+    let pack = rt.block_on(store.list("packs/")).unwrap().remove(0).key;
+    rt.block_on(store.delete(&pack)).unwrap();
+    let (code, r) = audit(&[]);
+    assert_eq!(code, 3, "{r:#}");
+    assert!(common::audit_found(&r, "AU04", pack.as_str()), "{r:#}");
+}

@@ -238,7 +238,16 @@ pub(crate) async fn prove(
         return Ok(0);
     }
     let Some(record) = record else { bail!("name a record, or --consistency OLD NEW") };
-    let id = arkisto::retrieve::resolve(a, record).await?;
+    // A full digest needs no index; a prefix or a document id is resolved by it, destroyed
+    // records included (their history stays provable).
+    let id = match record.parse::<arkisto::digest::Sha256>() {
+        Ok(d) => arkisto::ids::RecordId(d),
+        Err(_) => match arkisto::retrieve::resolve(a, record).await {
+            Ok(id) => id,
+            Err(arkisto::retrieve::RetrieveError::Disposed { record, .. }) => record,
+            Err(e) => return Err(e.into()),
+        },
+    };
     let (cp, note) = match against {
         Some(arg) => named_checkpoint(a, arg).await?,
         None => {

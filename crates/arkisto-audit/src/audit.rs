@@ -223,7 +223,7 @@ fn check_saved(r: &mut Report, text: &str, leaves: &[Sha256], state: &State) {
 }
 
 /// AU07: each dictionary object against its creation event. Returns the intact ones.
-fn check_dicts(dir: &dyn Source, r: &mut Report, state: &State) -> std::io::Result<HashMap<u32, Vec<u8>>> {
+fn check_dicts(dir: &dyn Source, r: &mut Report, state: &State) -> std::io::Result<HashMap<u32, scan::Dict>> {
     let mut good = HashMap::new();
     let mut seen = BTreeSet::new();
     for o in dir.list("dicts/")? {
@@ -241,7 +241,7 @@ fn check_dicts(dir: &dyn Source, r: &mut Report, state: &State) -> std::io::Resu
             }
             Some(_) => {
                 r.dicts += 1;
-                good.insert(id, bytes);
+                good.insert(id, scan::prepare(&bytes));
             }
         }
     }
@@ -252,9 +252,9 @@ fn check_dicts(dir: &dyn Source, r: &mut Report, state: &State) -> std::io::Resu
 }
 
 /// AU04–AU06: packs against their commitments, records against the ledger.
-fn check_packs(dir: &dyn Source, r: &mut Report, state: &State, dicts: &HashMap<u32, Vec<u8>>) -> std::io::Result<()> {
+fn check_packs(dir: &dyn Source, r: &mut Report, state: &State, dicts: &HashMap<u32, scan::Dict>) -> std::io::Result<()> {
     let by_key: HashMap<&str, &crate::replay::Commit> = state.packs.values().map(|c| (c.key.as_str(), c)).collect();
-    let mut present: BTreeSet<String> = BTreeSet::new();
+    let mut present: BTreeSet<arkisto_format::ids::RecordId> = BTreeSet::new();
     let objects = dir.list("packs/")?;
     let listed: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     for o in &objects {
@@ -280,15 +280,14 @@ fn check_packs(dir: &dyn Source, r: &mut Report, state: &State, dicts: &HashMap<
         for (id, why) in &s.bad {
             r.find("AU04", format!("{} in {}", id, o.key), why.clone());
         }
-        for (id, _) in &s.good {
-            let id = id.to_string();
-            if !commit.records.contains(&id) {
+        for id in &s.good {
+            if !commit.records.contains(id) {
                 r.find("AU06", format!("{id} in {}", o.key), "record in a pack that its ingestion event does not list");
-            } else if state.tombstones.contains_key(&id) {
+            } else if state.tombstones.contains_key(id) {
                 r.find("AU05", format!("{id} in {}", o.key), "record the ledger says was destroyed is still in the store");
             } else {
                 r.records += 1;
-                present.insert(id);
+                present.insert(*id);
             }
         }
     }
@@ -305,18 +304,18 @@ fn check_packs(dir: &dyn Source, r: &mut Report, state: &State, dicts: &HashMap<
                     // Present in its pack but a frame failed: reported under AU04 already.
                     continue;
                 }
-                r.find("AU05", id.clone(), "record ingested, not in the store, and without a tombstone")
+                r.find("AU05", id.to_string(), "record ingested, not in the store, and without a tombstone")
             }
             Some(plan_id) => match state.plans.get(plan_id) {
                 Some(p) if p.approved_by.as_deref().is_some_and(|a| a != p.planned_by) && p.records.contains(id) => r.destroyed += 1,
                 Some(p) if p.approved_by.is_none() => {
-                    r.find("AU05", id.clone(), format!("destroyed under plan {plan_id}, which nobody approved"))
+                    r.find("AU05", id.to_string(), format!("destroyed under plan {plan_id}, which nobody approved"))
                 }
                 Some(p) if !p.records.contains(id) => {
-                    r.find("AU05", id.clone(), format!("destroyed under plan {plan_id}, which does not name it"))
+                    r.find("AU05", id.to_string(), format!("destroyed under plan {plan_id}, which does not name it"))
                 }
-                Some(_) => r.find("AU05", id.clone(), format!("destroyed under plan {plan_id}, approved by its own planner")),
-                None => r.find("AU05", id.clone(), format!("destroyed under plan {plan_id}, which the ledger does not hold")),
+                Some(_) => r.find("AU05", id.to_string(), format!("destroyed under plan {plan_id}, approved by its own planner")),
+                None => r.find("AU05", id.to_string(), format!("destroyed under plan {plan_id}, which the ledger does not hold")),
             },
         }
     }

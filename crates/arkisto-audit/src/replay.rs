@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use arkisto_format::digest::Sha256;
+use arkisto_format::ids::RecordId;
 use arkisto_format::ledger::{self, Event};
 use arkisto_format::note::{Note, Verifier};
 
@@ -19,7 +20,7 @@ pub struct Commit {
     /// SHA-256 of the whole object (absent only for packs adopted by old repair events).
     pub sha256: Option<Sha256>,
     /// Records it holds.
-    pub records: BTreeSet<String>,
+    pub records: BTreeSet<RecordId>,
 }
 
 /// A disposal plan as the ledger records it.
@@ -30,7 +31,11 @@ pub struct Plan {
     /// Who approved it.
     pub approved_by: Option<String>,
     /// Records it names.
-    pub records: BTreeSet<String>,
+    pub records: BTreeSet<RecordId>,
+}
+
+fn record_id(v: &serde_json::Value) -> Option<RecordId> {
+    v.as_str().and_then(|s| s.parse::<Sha256>().ok()).map(RecordId)
 }
 
 /// A key in force from an event on.
@@ -47,10 +52,11 @@ pub struct KeyPeriod {
 pub struct State {
     /// Live packs by pack id.
     pub packs: BTreeMap<String, Commit>,
-    /// Every record any pack event ever named.
-    pub ever: BTreeSet<String>,
+    /// Every record any pack event ever named (32 bytes each: the audit holds one entry per
+    /// record, never its bytes).
+    pub ever: BTreeSet<RecordId>,
     /// Destroyed records: record → plan id.
-    pub tombstones: BTreeMap<String, String>,
+    pub tombstones: BTreeMap<RecordId, String>,
     /// Plans by id.
     pub plans: BTreeMap<String, Plan>,
     /// Dictionaries created: id → digest.
@@ -85,8 +91,8 @@ impl State {
         let st = |k: &str| d.get(k).and_then(|v| v.as_str()).map(String::from);
         match e.event_type.as_str() {
             t if t == ledger::INGESTION || t == ledger::COMPACTION || (t == ledger::REPAIR && e.outcome == "adopted") => {
-                let records: Option<BTreeSet<String>> =
-                    d.get("records").and_then(|r| r.as_array()).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect());
+                let records: Option<BTreeSet<RecordId>> =
+                    d.get("records").and_then(|r| r.as_array()).and_then(|a| a.iter().map(record_id).collect());
                 let (Some(records), Some(key)) = (records, st("key")) else {
                     self.problems.push((e.seq, format!("{t} event names no pack key or records")));
                     return;
@@ -103,14 +109,17 @@ impl State {
                 self.ever.extend(records.iter().cloned());
                 self.packs.insert(e.object.clone(), Commit { seq: e.seq, key, sha256: sha, records });
             }
-            ledger::DELETION => {
-                self.tombstones.insert(e.object.clone(), st("plan_id").unwrap_or_default());
-            }
+            ledger::DELETION => match e.object.parse::<Sha256>() {
+                Ok(id) => {
+                    self.tombstones.insert(RecordId(id), st("plan_id").unwrap_or_default());
+                }
+                Err(_) => self.problems.push((e.seq, "deletion of something that is not a record id".into())),
+            },
             ledger::DISPOSAL_PLAN => {
                 let records = d
                     .get("items")
                     .and_then(|i| i.as_array())
-                    .map(|a| a.iter().filter_map(|i| i.get("record_id").and_then(|v| v.as_str()).map(String::from)).collect())
+                    .map(|a| a.iter().filter_map(|i| i.get("record_id").and_then(record_id)).collect())
                     .unwrap_or_default();
                 let id = st("plan_id").unwrap_or_else(|| e.object.clone());
                 self.plans.insert(id, Plan { planned_by: st("planned_by").unwrap_or_else(|| e.actor.clone()), approved_by: None, records });

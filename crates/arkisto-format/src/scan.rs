@@ -17,8 +17,8 @@ pub struct Scanned {
     pub sha256: Sha256,
     /// Bytes read.
     pub size: u64,
-    /// Records whose frames all check out, with their metadata JSON.
-    pub good: Vec<(RecordId, serde_json::Value)>,
+    /// Records whose frames all check out.
+    pub good: Vec<RecordId>,
     /// Problems: (record, what is wrong).
     pub bad: Vec<(RecordId, String)>,
 }
@@ -48,11 +48,16 @@ fn skip_to(r: &mut impl Read, pos: &mut u64, to: u64) -> io::Result<bool> {
 
 /// Check one data frame as it streams past: returns the bytes it read and what is wrong, if
 /// anything.
-fn check_data(r: &mut impl Read, loc: &RecordLocation, dict: Option<&[u8]>) -> io::Result<(u64, Option<String>)> {
+fn check_data(r: &mut impl Read, loc: &RecordLocation, dict: Option<&Dict>) -> io::Result<(u64, Option<String>)> {
     let mut stored = Hasher::new();
     let mut tee = Tee { inner: r.by_ref().take(loc.data_len), hasher: &mut stored };
     let outcome = (|| -> io::Result<(Sha256, u64)> {
-        let mut dec = zstd::stream::read::Decoder::with_dictionary(BufReader::new(&mut tee), dict.unwrap_or_default())?.single_frame();
+        let input = BufReader::new(&mut tee);
+        let mut dec = match dict {
+            Some(d) => zstd::stream::read::Decoder::with_prepared_dictionary(input, d)?,
+            None => zstd::stream::read::Decoder::with_buffer(input)?,
+        }
+        .single_frame();
         let mut w = HashingWriter::new(io::sink());
         io::copy(&mut (&mut dec).take(loc.original_size.saturating_add(1)), &mut w)?;
         // Whatever of the frame the decoder left unread still counts for its digest.
@@ -77,9 +82,17 @@ fn check_data(r: &mut impl Read, loc: &RecordLocation, dict: Option<&[u8]>) -> i
     ))
 }
 
+/// A dictionary prepared once for every frame that uses it.
+pub type Dict = zstd::dict::DecoderDictionary<'static>;
+
+/// Prepare a dictionary's bytes (already checked against their digest) for [`scan`].
+pub fn prepare(bytes: &[u8]) -> Dict {
+    zstd::dict::DecoderDictionary::copy(bytes)
+}
+
 /// Read `pack` from its first byte to its end, checking every record of `table`; `dicts`
 /// holds the dictionaries by id (already checked against their digests).
-pub fn scan(pack_bytes: impl Read, table: &PackTable, dicts: &HashMap<u32, Vec<u8>>) -> io::Result<Scanned> {
+pub fn scan(pack_bytes: impl Read, table: &PackTable, dicts: &HashMap<u32, Dict>) -> io::Result<Scanned> {
     let mut r = HashingReader::new(io::BufReader::with_capacity(1 << 20, pack_bytes));
     let mut pos = 0u64;
     let mut out = Scanned { sha256: Sha256([0; 32]), size: 0, good: Vec::new(), bad: Vec::new() };
@@ -103,13 +116,10 @@ pub fn scan(pack_bytes: impl Read, table: &PackTable, dicts: &HashMap<u32, Vec<u
                     Err("metadata frame names another record".into())
                 }
             });
-        let meta = match meta {
-            Ok(m) => m,
-            Err(why) => {
-                out.bad.push((id, why));
-                continue;
-            }
-        };
+        if let Err(why) = meta {
+            out.bad.push((id, why));
+            continue;
+        }
         if !skip_to(&mut r, &mut pos, loc.data_offset)? {
             out.bad.push((id, "data frame is not where the pack table says".into()));
             continue;
@@ -117,7 +127,7 @@ pub fn scan(pack_bytes: impl Read, table: &PackTable, dicts: &HashMap<u32, Vec<u
         let dict = match loc.dict_id {
             0 => None,
             n => match dicts.get(&n) {
-                Some(d) => Some(d.as_slice()),
+                Some(d) => Some(d),
                 None => {
                     out.bad.push((id, format!("needs dictionary {n}, which the store does not hold intact")));
                     continue;
@@ -128,7 +138,7 @@ pub fn scan(pack_bytes: impl Read, table: &PackTable, dicts: &HashMap<u32, Vec<u
         pos += consumed;
         match problem {
             Some(why) => out.bad.push((id, why)),
-            None => out.good.push((id, meta)),
+            None => out.good.push(id),
         }
     }
     io::copy(&mut r.by_ref(), &mut io::sink())?;
