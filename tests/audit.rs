@@ -269,6 +269,20 @@ fn the_audit_follows_a_key_rotation_from_the_key_it_trusts() {
     let saved = export(&e, "saved.note");
     let (code, v) = e.json(&["key", "rotate"]);
     assert_eq!(code, 0, "{v}");
+    // The secret is never printed, and its file is its owner's alone.
+    let o = e.run(&["key", "show"]);
+    for out in [v.to_string(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned()] {
+        assert!(!out.contains("PRIVATE+KEY"), "{out}");
+    }
+    let keyfile = e.data().join("checkpoint.key");
+    assert!(std::fs::read_to_string(&keyfile).unwrap().starts_with("PRIVATE+KEY+"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&keyfile).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let (code, again) = e.json(&["key", "generate"]);
+    assert_ne!(code, 0, "a second key never replaces the first: {again}");
     let new_key = v["verifier_key"].as_str().unwrap().to_string();
     assert_ne!(new_key, key);
     ingest(&e, 71, 20);

@@ -769,7 +769,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Index { command: IndexCommand::Rebuild { actor } } => {
             let a = open(&cli).await?;
-            let r = arkisto::index::rebuild::rebuild(&a, &actor.clone().unwrap_or_else(os_user)).await?;
+            let r = arkisto::maintain::rebuild::rebuild(&a, &actor.clone().unwrap_or_else(os_user)).await?;
             if json {
                 writeln!(out, "{}", serde_json::to_string(&r)?)?;
             } else {
@@ -859,7 +859,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Repair { actor } => {
             let a = open(&cli).await?;
-            let r = arkisto::index::repair::repair(&a, &actor.clone().unwrap_or_else(os_user)).await?;
+            let r = arkisto::maintain::repair::repair(&a, &actor.clone().unwrap_or_else(os_user)).await?;
             if json {
                 writeln!(out, "{}", serde_json::to_string(&r)?)?;
             } else {

@@ -136,7 +136,7 @@ pub struct ExecuteReport {
 /// fails any of this is kept back, with the reason; it is never destroyed.
 pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<ExecuteReport, DisposalError> {
     let _writer = archive.lock_writer()?;
-    archive.recover().await?;
+    crate::maintain::recover::recover(archive).await?;
     let (state, _stored) = sound_ledger(archive).await?;
     let Some(p) = state.plans.get(plan_id).cloned() else {
         let why = if archive.index.plan(plan_id).await?.is_some() {
@@ -249,7 +249,7 @@ pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<Ex
         }
         rep.disposed += n;
     }
-    archive.recover().await?;
+    crate::maintain::recover::recover(archive).await?;
     let event = NewEvent {
         event_type: ledger::DISPOSAL_EXECUTED.into(),
         actor: actor.into(),

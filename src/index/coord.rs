@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::auth::{TokenId, TokenRow};
+use crate::credential::{TokenId, TokenRow};
 use crate::ids::RunId;
 use crate::index::IndexError;
 use crate::ledger::NewEvent;
@@ -92,10 +92,10 @@ macro_rules! impl_coord {
             })
         }
 
-        fn token_from_row(r: &$row) -> Result<$crate::auth::TokenRow, $crate::index::IndexError> {
+        fn token_from_row(r: &$row) -> Result<$crate::credential::TokenRow, $crate::index::IndexError> {
             use sqlx::Row;
-            Ok($crate::auth::TokenRow {
-                token_id: $crate::auth::TokenId(r.try_get("token_id")?),
+            Ok($crate::credential::TokenRow {
+                token_id: $crate::credential::TokenId(r.try_get("token_id")?),
                 name: r.try_get("name")?,
                 role: r.try_get::<String, _>("role")?.parse().map_err(|e: String| $crate::index::sql::corrupt("api_tokens.role", e))?,
                 sha256: $crate::index::sql::parse("api_tokens.sha256", &r.try_get::<String, _>("sha256")?)?,
@@ -202,7 +202,7 @@ macro_rules! impl_coord {
 
             async fn add_token(
                 &self,
-                t: &$crate::auth::TokenRow,
+                t: &$crate::credential::TokenRow,
                 events: Vec<$crate::ledger::NewEvent>,
                 now: &str,
             ) -> Result<(), $crate::index::IndexError> {
@@ -222,19 +222,19 @@ macro_rules! impl_coord {
                 Self::commit_with(tx, events, now).await
             }
 
-            async fn token_by_hash(&self, sha256: &$crate::digest::Sha256) -> Result<Option<$crate::auth::TokenRow>, $crate::index::IndexError> {
+            async fn token_by_hash(&self, sha256: &$crate::digest::Sha256) -> Result<Option<$crate::credential::TokenRow>, $crate::index::IndexError> {
                 let r = sqlx::query(&$sql("SELECT * FROM api_tokens WHERE sha256 = ?")).bind(sha256.to_string()).fetch_optional(&self.pool).await?;
                 r.as_ref().map(token_from_row).transpose()
             }
 
-            async fn tokens(&self) -> Result<Vec<$crate::auth::TokenRow>, $crate::index::IndexError> {
+            async fn tokens(&self) -> Result<Vec<$crate::credential::TokenRow>, $crate::index::IndexError> {
                 let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at, token_id").fetch_all(&self.pool).await?;
                 rows.iter().map(token_from_row).collect()
             }
 
             async fn revoke_token(
                 &self,
-                id: &$crate::auth::TokenId,
+                id: &$crate::credential::TokenId,
                 at: &str,
                 events: Vec<$crate::ledger::NewEvent>,
                 now: &str,
@@ -252,7 +252,7 @@ macro_rules! impl_coord {
                 Ok(true)
             }
 
-            async fn restore_token(&self, t: &$crate::auth::TokenRow) -> Result<(), $crate::index::IndexError> {
+            async fn restore_token(&self, t: &$crate::credential::TokenRow) -> Result<(), $crate::index::IndexError> {
                 sqlx::query(&$sql(
                     "INSERT INTO api_tokens (token_id, name, role, sha256, created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
                      ON CONFLICT (token_id) DO UPDATE SET revoked_at = excluded.revoked_at",

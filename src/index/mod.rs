@@ -7,8 +7,6 @@ pub mod coord;
 pub mod links;
 mod pg;
 pub mod projection;
-pub mod rebuild;
-pub mod repair;
 pub mod retention;
 mod sql;
 mod sqlite;

@@ -99,7 +99,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> IngestError {
 /// Run one ingest of `path` into `archive`.
 pub async fn run(archive: &Archive, path: &Path, opts: &IngestOptions) -> Result<RunReport, IngestError> {
     let _writer = archive.lock_writer()?;
-    let recovered = archive.recover().await?;
+    let recovered = crate::maintain::recover::recover(archive).await?;
     let run_id = RunId::generate();
     let started_at = now();
     let profile = match &opts.profile {

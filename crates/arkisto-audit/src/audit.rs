@@ -144,8 +144,9 @@ fn check_checkpoints(dir: &dyn Source, r: &mut Report, leaves: &[Sha256], state:
             None if n.signatures.is_empty() => unsigned_before_key += 1,
             None => r.notes.push(format!("{} is signed before the trusted key was in force; not checked", o.key)),
             Some(k) => match n.verify(k) {
+                // Verified against: signed by the key in force, and the segments lead to it.
                 Ok(()) => {
-                    if newest.as_ref().is_none_or(|v| v.size < c.size) {
+                    if root_check(leaves, &c).is_ok() && newest.as_ref().is_none_or(|v| v.size < c.size) {
                         newest = Some(Verified {
                             origin: c.origin.clone(),
                             size: c.size,

@@ -6,10 +6,10 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::{NewRecord, PackRow, RunRow, TextRow};
 use crate::archive::{Archive, ArchiveError, now};
 use crate::formats::{cda, xml::Limits};
 use crate::ids::RecordId;
+use crate::index::{NewRecord, PackRow, RunRow, TextRow};
 use crate::ledger::{self, NewEvent};
 use crate::pack::{self, format::FOOTER_LEN};
 use crate::record::{RecordLocation, RecordMeta};
@@ -45,7 +45,8 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
                 rep.events += events.len() as u64;
                 for e in &events {
                     if (e.event_type == ledger::TOKEN_CREATED || e.event_type == ledger::TOKEN_REVOKED)
-                        && let Some(t) = e.detail.get("token").and_then(|t| serde_json::from_value::<crate::auth::TokenRow>(t.clone()).ok())
+                        && let Some(t) =
+                            e.detail.get("token").and_then(|t| serde_json::from_value::<crate::credential::TokenRow>(t.clone()).ok())
                     {
                         archive.index.restore_token(&t).await?;
                     }
@@ -104,7 +105,7 @@ pub async fn rebuild(archive: &Archive, actor: &str) -> Result<RebuildReport, Ar
     let mut updates = Vec::new();
     for (id, d) in &state.decisions {
         if let Some(row) = archive.index.retention_row(id).await? {
-            updates.push(super::retention::RetentionUpdate {
+            updates.push(crate::index::retention::RetentionUpdate {
                 record_id: *id,
                 disposal: d.disposal.clone(),
                 rule: d.rule.clone(),

@@ -10,9 +10,9 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::{NewRecord, TextRow};
 use crate::archive::{Archive, ArchiveError, now};
 use crate::ids::RecordId;
+use crate::index::{NewRecord, TextRow};
 use crate::ledger::NewEvent;
 
 /// Ledger event type of a repair action.
@@ -34,7 +34,7 @@ pub struct RepairReport {
 /// Find orphan packs and adopt or remove each one; log every action.
 pub async fn repair(archive: &Archive, actor: &str) -> Result<RepairReport, ArchiveError> {
     let _writer = archive.lock_writer()?;
-    let mut rep = RepairReport { pending_removed: archive.recover().await?, ..Default::default() };
+    let mut rep = RepairReport { pending_removed: crate::maintain::recover::recover(archive).await?, ..Default::default() };
     let known: HashSet<String> = archive.index.packs().await?.into_iter().map(|p| p.key).collect();
     let mut seen: HashSet<RecordId> = archive.index.tombstoned().await?;
     seen.extend(archive.index.retention_rows(None).await?.into_iter().map(|r| r.record_id));
