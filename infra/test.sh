@@ -80,9 +80,6 @@ fi
 
 echo "== cargo fmt --check"; cargo fmt --all --check
 echo "== cargo clippy"; cargo clippy --workspace --all-targets --quiet -- -D warnings
-# The auditor's binary is another package: cargo builds it for the tests that run it only
-# when asked (tests/common's audit_bin() runs the same command, then a no-op).
-echo "== cargo build -p arkisto-audit"; cargo build --quiet -p arkisto-audit
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

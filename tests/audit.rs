@@ -108,13 +108,7 @@ fn damaged_missing_and_stray_packs_are_found() {
     let packs = files(&e.data().join("store/packs"));
     assert!(packs.len() >= 4, "small packs: {}", packs.len());
     let name = |p: &Path| p.file_stem().unwrap().to_str().unwrap().to_string();
-    let mut b = std::fs::read(&packs[0]).unwrap();
-    let at = b.len() / 2;
-    b[at] ^= 1;
-    std::fs::write(&packs[0], &b).unwrap();
-    let t = std::fs::read(&packs[1]).unwrap();
-    std::fs::write(&packs[1], &t[..t.len() - 10]).unwrap();
-    std::fs::remove_file(&packs[2]).unwrap();
+    common::damage_packs(&packs);
     let stray = packs[3].with_file_name("01jstray000000000000000000.pack");
     std::fs::copy(&packs[3], &stray).unwrap();
     let r = found(&e, &key, None);

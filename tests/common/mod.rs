@@ -121,25 +121,40 @@ pub fn embedded_bodies(dir: &Path) -> u64 {
         .count() as u64
 }
 
-/// The auditor's binary (`crates/arkisto-audit`), built beside arkisto's. Cargo builds
-/// another package's binaries for its own tests only, so it is built (or found fresh) here,
-/// once per test process.
+/// The auditor's binary (`crates/arkisto-audit`), beside arkisto's. A workspace test run
+/// builds it (its own integration test needs it); a run of only some of arkisto's tests may
+/// find it missing or older than its sources, and then it is built here, once.
 pub fn audit_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
             let p = Path::new(env!("CARGO_BIN_EXE_arkisto")).with_file_name("arkisto-audit");
-            let mut c = Command::new(env!("CARGO"));
-            c.args(["build", "--quiet", "-p", "arkisto-audit"]).current_dir(root());
-            if p.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "release") {
-                c.arg("--release");
+            let built = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+            let newest_source =
+                ["crates/arkisto-audit/src", "crates/arkisto-format/src"].iter().filter_map(|d| newest(&root().join(d))).max();
+            if built.is_none() || newest_source.is_some_and(|s| Some(s) > built) {
+                let mut c = Command::new(env!("CARGO"));
+                c.args(["build", "--quiet", "-p", "arkisto-audit"]).current_dir(root());
+                if p.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "release") {
+                    c.arg("--release");
+                }
+                assert!(c.status().is_ok_and(|s| s.success()), "cannot build arkisto-audit");
             }
-            let ok = c.status();
-            assert!(ok.is_ok_and(|s| s.success()), "cannot build arkisto-audit");
             assert!(p.exists(), "arkisto-audit is not at {}", p.display());
             p
         })
         .clone()
+}
+
+/// The newest modification time of the files under `dir`.
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut out = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() { newest(&p) } else { e.metadata().and_then(|m| m.modified()).ok() };
+        out = out.max(t);
+    }
+    out
 }
 
 impl Env {
@@ -169,4 +184,16 @@ pub fn audit_found(report: &serde_json::Value, code: &str, object: &str) -> bool
     report["findings"]
         .as_array()
         .is_some_and(|f| f.iter().any(|x| x["code"] == code && x["object"].as_str().is_some_and(|o| o.contains(object))))
+}
+
+/// Damage three packs the way accidents and attackers do: a byte of the first flipped, the
+/// second truncated by 10 bytes, the third deleted.
+pub fn damage_packs(packs: &[PathBuf]) {
+    let mut b = std::fs::read(&packs[0]).unwrap();
+    let at = b.len() / 2;
+    b[at] ^= 1;
+    std::fs::write(&packs[0], &b).unwrap();
+    let t = std::fs::read(&packs[1]).unwrap();
+    std::fs::write(&packs[1], &t[..t.len() - 10]).unwrap();
+    std::fs::remove_file(&packs[2]).unwrap();
 }

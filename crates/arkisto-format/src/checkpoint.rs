@@ -32,6 +32,19 @@ impl Checkpoint {
         s
     }
 
+    /// Whether a ledger whose leaf hashes are `leaves` leads to this checkpoint: its first
+    /// `size` leaves hash to `root`. Says what is wrong otherwise.
+    pub fn matches(&self, leaves: &[Sha256]) -> Result<(), String> {
+        let n = usize::try_from(self.size).unwrap_or(usize::MAX);
+        if n > leaves.len() {
+            return Err(format!("the checkpoint covers {n} events; the store's ledger holds {} (truncated or rolled back)", leaves.len()));
+        }
+        if crate::merkle::root(&leaves[..n]) != self.root {
+            return Err(format!("the store's first {n} events do not hash to the checkpoint's root (ledger edited or rewritten)"));
+        }
+        Ok(())
+    }
+
     /// Parse a checkpoint's text (a note's body).
     pub fn parse(text: &str) -> Result<Self, NoteError> {
         let bad = |why: &str| NoteError::Malformed(format!("checkpoint: {why}"));
