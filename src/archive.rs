@@ -210,9 +210,33 @@ impl Archive {
         Ok(Some(key.to_string()))
     }
 
-    /// The checkpoint signing key, when one is configured (or in the data directory).
-    pub fn signer(&self) -> Result<Option<arkisto_format::note::Signer>, crate::checkpoints::CheckpointError> {
-        crate::checkpoints::load_signer(&self.config.signing_key_path())
+    /// The checkpoint signing key, when one is configured (or in the data directory). A
+    /// rotation that stopped half-way is settled first: a new key (`.next`) whose
+    /// announcement the ledger holds is put in place; one never announced is discarded.
+    pub async fn signer(&self) -> Result<Option<arkisto_format::note::Signer>, crate::checkpoints::CheckpointError> {
+        use crate::checkpoints::{self, CheckpointError};
+        let path = self.config.signing_key_path();
+        let next = checkpoints::next_path(&path);
+        if next.exists() {
+            match checkpoints::load_signer(&next) {
+                Ok(Some(new)) => {
+                    let announced = self
+                        .index
+                        .latest_event(ledger::KEY_ANNOUNCED, &new.verifier().to_string())
+                        .await
+                        .map_err(|e| CheckpointError::Ledger(e.to_string()))?
+                        .is_some();
+                    if announced {
+                        checkpoints::finish_rotation(&path)?;
+                    } else {
+                        std::fs::remove_file(&next).map_err(|source| CheckpointError::KeyFile { path: next.clone(), source })?;
+                    }
+                }
+                // Half-written: never announced, never used.
+                _ => std::fs::remove_file(&next).map_err(|source| CheckpointError::KeyFile { path: next.clone(), source })?,
+            }
+        }
+        checkpoints::load_signer(&path)
     }
 
     /// The origin line of this archive's checkpoints: the signing key's name, or
@@ -224,7 +248,7 @@ impl Archive {
     /// Bring the store's checkpoints up to its ledger (see [`crate::checkpoints::update`]),
     /// and copy them to the witness, when one is configured.
     pub async fn checkpoint(&self) -> Result<Option<crate::checkpoints::Written>, crate::checkpoints::CheckpointError> {
-        let signer = self.signer()?;
+        let signer = self.signer().await?;
         let origin = self.origin(signer.as_ref());
         let written = crate::checkpoints::update(&*self.store, signer.as_ref(), &origin).await?;
         if let Some(w) = self.witness().await.map_err(|e| crate::checkpoints::CheckpointError::Ledger(format!("witness: {e}")))? {

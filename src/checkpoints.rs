@@ -108,6 +108,55 @@ pub fn generate_key(path: &Path, name: &str) -> Result<Signer, CheckpointError> 
     Ok(signer)
 }
 
+/// Where a rotation puts the new key until the old one is retired: `<key file>.next`.
+pub fn next_path(path: &Path) -> PathBuf {
+    path.with_extension("next")
+}
+
+/// Where a rotation keeps the old key: `<key file>.retired-<key id>`.
+pub fn retired_path(path: &Path, id: u32) -> PathBuf {
+    path.with_extension(format!("retired-{id:08x}"))
+}
+
+/// The text a new key's announcement signs under the old key (FORMAT.md section 6.3).
+pub fn announcement_text(old: &str, new: &str) -> String {
+    format!("arkisto checkpoint key rotation\n{old}\n{new}\n")
+}
+
+/// The ledger event that announces `new`, signed by `old` when there is one.
+pub fn announcement(new: &Signer, old: Option<&Signer>, actor: &str) -> Result<ledger::NewEvent, CheckpointError> {
+    let verifier = new.verifier().to_string();
+    let (previous, signed) = match old {
+        Some(o) => {
+            let prev = o.verifier().to_string();
+            let note = note::sign(&announcement_text(&prev, &verifier), &[o])?;
+            (Some(prev), Some(note))
+        }
+        None => (None, None),
+    };
+    Ok(ledger::NewEvent {
+        event_type: ledger::KEY_ANNOUNCED.into(),
+        actor: actor.into(),
+        purpose: None,
+        object: verifier.clone(),
+        outcome: "success".into(),
+        detail: serde_json::json!({ "verifier_key": verifier, "previous_key": previous, "announcement": signed }),
+    })
+}
+
+/// Put the announced new key in place: the old file becomes `.retired-<id>`, `.next` the key.
+pub fn finish_rotation(path: &Path) -> Result<(), CheckpointError> {
+    let next = next_path(path);
+    let key_err = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| CheckpointError::KeyFile { path: p, source }
+    };
+    if let Some(old) = load_signer(path)? {
+        std::fs::rename(path, retired_path(path, old.verifier().id())).map_err(key_err(path))?;
+    }
+    std::fs::rename(&next, path).map_err(key_err(&next))
+}
+
 /// A checkpoint as read from the store.
 #[derive(Clone, Debug)]
 pub struct Stored {

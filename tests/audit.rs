@@ -364,3 +364,35 @@ fn every_checkpoint_reaches_the_witness_and_a_rewritten_history_is_refused_there
     assert_eq!(code, 3, "{r:#}");
     assert!(audit_found(&r, "AU01", in_store.last().unwrap()) || audit_found(&r, "AU03", in_store.last().unwrap()), "{r:#}");
 }
+
+#[test]
+fn a_rotation_that_stopped_half_way_is_settled_by_the_next_command_that_signs() {
+    use arkisto::checkpoints;
+    let (e, key) = archive(74, 20);
+    let path = e.data().join("checkpoint.key");
+    let next = checkpoints::next_path(&path);
+    // Stopped before its announcement: a new key beside the old, never announced, is dropped.
+    let stranger = Env::new();
+    stranger.key();
+    std::fs::copy(stranger.data().join("checkpoint.key"), &next).unwrap();
+    ingest(&e, 75, 10);
+    assert!(!next.exists(), "an unannounced key is discarded");
+    let r = clean(&e, &key, None);
+    assert_eq!(r["checkpoint"]["key"], key.as_str(), "{r}");
+    // Stopped after its announcement, before the key files moved: the new key takes over.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let new = rt.block_on(async {
+        let cfg = arkisto::config::Config::load(None, Vec::new(), &arkisto::config::Flags { data_dir: Some(e.data()) }).unwrap();
+        let a = arkisto::archive::Archive::open(cfg).await.unwrap();
+        let old = a.signer().await.unwrap().unwrap();
+        let new = checkpoints::generate_key(&next, old.name()).unwrap();
+        let ev = checkpoints::announcement(&new, Some(&old), "tester").unwrap();
+        a.index.append_events(vec![ev], &arkisto::archive::now()).await.unwrap();
+        new.verifier().to_string()
+    });
+    ingest(&e, 76, 10);
+    assert!(!next.exists());
+    let r = clean(&e, &key, None);
+    assert_eq!(r["checkpoint"]["key"], new.as_str(), "the announced key signs from then on: {r}");
+    assert!(std::fs::read_dir(e.data()).unwrap().flatten().any(|f| f.file_name().to_string_lossy().starts_with("checkpoint.retired-")));
+}

@@ -10,7 +10,7 @@ use arkisto::checkpoints;
 use arkisto::ledger;
 use arkisto_format::checkpoint::Checkpoint;
 use arkisto_format::merkle;
-use arkisto_format::note::{self, Note, Signer};
+use arkisto_format::note::{Note, Signer};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
@@ -53,11 +53,6 @@ pub(crate) enum CheckpointCommand {
     List,
 }
 
-/// The text a new key's announcement signs under the old key.
-pub(crate) fn announcement(old: &str, new: &str) -> String {
-    format!("arkisto checkpoint key rotation\n{old}\n{new}\n")
-}
-
 pub(crate) async fn key(a: &Archive, cmd: &KeyCommand, actor_default: String, json: bool, out: &mut impl Write) -> Result<u8> {
     let path = a.config.signing_key_path();
     match cmd {
@@ -67,11 +62,11 @@ pub(crate) async fn key(a: &Archive, cmd: &KeyCommand, actor_default: String, js
             }
             let name = name.clone().unwrap_or_else(|| a.origin(None));
             let signer = checkpoints::generate_key(&path, &name).with_context(|| format!("cannot make a key at {}", path.display()))?;
-            announce(a, &signer, None, &actor.clone().unwrap_or(actor_default)).await?;
+            announce(a, &signer, &actor.clone().unwrap_or(actor_default)).await?;
             print_key(out, &signer, &path, json, "written")?;
         }
         KeyCommand::Show => {
-            let Some(signer) = a.signer()? else {
+            let Some(signer) = a.signer().await? else {
                 bail!("no signing key at {}: make one with `arkisto key generate`", path.display());
             };
             if json {
@@ -81,41 +76,27 @@ pub(crate) async fn key(a: &Archive, cmd: &KeyCommand, actor_default: String, js
             }
         }
         KeyCommand::Rotate { actor } => {
-            let Some(old) = a.signer()? else {
+            let Some(old) = a.signer().await? else {
                 bail!("no signing key at {} to rotate: make one with `arkisto key generate`", path.display());
             };
-            let next = path.with_extension("next");
-            let _ = std::fs::remove_file(&next);
+            // The new key waits beside the old until its announcement (signed by the old) is
+            // in the ledger; then it takes the old one's place. A rotation that stops half-way
+            // is settled by the next command that signs (Archive::signer).
+            let next = checkpoints::next_path(&path);
             let new = checkpoints::generate_key(&next, old.name()).with_context(|| format!("cannot make a key at {}", next.display()))?;
-            let retired = path.with_extension(format!("retired-{:08x}", old.verifier().id()));
-            std::fs::rename(&path, &retired).with_context(|| format!("cannot move {} aside", path.display()))?;
-            std::fs::rename(&next, &path).with_context(|| format!("cannot put the new key at {}", path.display()))?;
-            announce(a, &new, Some(&old), &actor.clone().unwrap_or(actor_default)).await?;
+            let e = checkpoints::announcement(&new, Some(&old), &actor.clone().unwrap_or(actor_default))?;
+            a.index.append_events(vec![e], &arkisto::archive::now()).await?;
+            checkpoints::finish_rotation(&path)?;
+            a.flush_ledger().await?;
             print_key(out, &new, &path, json, "rotated")?;
         }
     }
     Ok(0)
 }
 
-/// Log the key's creation (signed by the previous key, if any) and checkpoint under it.
-async fn announce(a: &Archive, new: &Signer, old: Option<&Signer>, actor: &str) -> Result<()> {
-    let verifier = new.verifier().to_string();
-    let (previous, signed) = match old {
-        Some(o) => {
-            let prev = o.verifier().to_string();
-            let note = note::sign(&announcement(&prev, &verifier), &[o])?;
-            (Some(prev), Some(note))
-        }
-        None => (None, None),
-    };
-    let e = ledger::NewEvent {
-        event_type: ledger::KEY_ANNOUNCED.into(),
-        actor: actor.into(),
-        purpose: None,
-        object: verifier.clone(),
-        outcome: "success".into(),
-        detail: serde_json::json!({ "verifier_key": verifier, "previous_key": previous, "announcement": signed }),
-    };
+/// Log the key's creation and checkpoint under it.
+async fn announce(a: &Archive, new: &Signer, actor: &str) -> Result<()> {
+    let e = checkpoints::announcement(new, None, actor)?;
     a.index.append_events(vec![e], &arkisto::archive::now()).await?;
     a.flush_ledger().await?;
     Ok(())

@@ -363,7 +363,7 @@ async fn verify_checkpoints(archive: &Archive, stored: &crate::truth::StoredLedg
     use crate::checkpoints;
     // This archive's keys: the one it signs with now and every one its ledger announced
     // (a rotation keeps the name; older checkpoints carry the older key's signature).
-    let mut keys: Vec<arkisto_format::note::Verifier> = archive.signer().ok().flatten().map(|s| s.verifier()).into_iter().collect();
+    let mut keys: Vec<arkisto_format::note::Verifier> = archive.signer().await.ok().flatten().map(|s| s.verifier()).into_iter().collect();
     for e in stored.events.iter().filter(|e| e.event_type == ledger::KEY_ANNOUNCED) {
         if let Some(v) = e.detail.get("verifier_key").and_then(|k| k.as_str()).and_then(|k| arkisto_format::note::Verifier::parse(k).ok()) {
             keys.push(v);
