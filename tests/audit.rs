@@ -209,6 +209,10 @@ fn a_store_rolled_back_to_an_earlier_copy_is_caught_against_the_saved_checkpoint
     assert!(alone["checkpoint"]["size"].as_u64().unwrap() < saved_size, "alone, the old copy looks fine: {alone}");
     let r = found(&e, &key, Some(&saved));
     assert!(audit_found(&r, "AU02", "saved checkpoint"), "{r:#}");
+    // verify sees it too, as long as the index was not rolled back with the store.
+    let (code, v) = j(&e, &["verify"]);
+    assert_eq!(code, 3, "{v}");
+    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["code"] == "A010"), "{v}");
 }
 
 #[test]
