@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use arkisto_format::checkpoint::Checkpoint;
 use arkisto_format::digest::Sha256;
-use arkisto_format::ledger::Assembler;
+use arkisto_format::ledger;
 use arkisto_format::merkle;
 use arkisto_format::note::{Note, Verifier};
 use arkisto_format::scan;
@@ -93,34 +93,79 @@ fn b64(h: &Sha256) -> String {
 pub fn run(dir: &dyn Source, store_name: &str, key: &Verifier, saved: Option<&str>) -> std::io::Result<Report> {
     let mut r = Report { store: store_name.to_string(), ..Default::default() };
 
-    // The ledger (AU03 for what does not decode or chain).
-    let mut a = Assembler::default();
-    for o in dir.list("ledger/")? {
-        match dir.read_all(&o.key) {
-            Ok(b) => a.add(&o.key, &b),
-            Err(e) => a.problem(&o.key, format!("cannot be read: {e}")),
-        }
-    }
-    let ledger = a.finish();
-    r.events = ledger.events.len() as u64;
-    for (k, why) in &ledger.problems {
-        r.find("AU03", k.clone(), format!("ledger segment {why}"));
-    }
-    if let Some((seq, why)) = &ledger.chain {
-        r.find("AU03", format!("event {seq}"), format!("ledger chain broken: {why}"));
-    }
-    let state = State::replay(&ledger.events, key);
+    // The ledger (AU03 for what does not decode or chain), replayed as it streams past.
+    let mut state = State::default();
+    let leaves = read_ledger(dir, &mut r, &mut state, key)?;
+    state.finish(key);
     for (seq, why) in &state.problems {
         r.find("AU03", format!("event {seq}"), why.clone());
     }
 
-    check_checkpoints(dir, &mut r, &ledger.leaves, &state)?;
+    check_checkpoints(dir, &mut r, &leaves, &state)?;
     if let Some(text) = saved {
-        check_saved(&mut r, text, &ledger.leaves, &state);
+        check_saved(&mut r, text, &leaves, &state);
     }
     let dicts = check_dicts(dir, &mut r, &state)?;
     check_packs(dir, &mut r, &state, &dicts)?;
     Ok(r)
+}
+
+/// Read the segments in key order (which is sequence order), checking each and the chain,
+/// replaying each event into `state` and keeping only its Merkle leaf: the audit holds 32
+/// bytes per event, not the events. Overlapping segments (a retried flush) must agree.
+fn read_ledger(dir: &dyn Source, r: &mut Report, state: &mut State, key: &Verifier) -> std::io::Result<Vec<Sha256>> {
+    let mut leaves: Vec<Sha256> = Vec::new();
+    let mut prev = Sha256([0; 32]);
+    let mut chain: Option<(i64, String)> = None;
+    for o in dir.list("ledger/")? {
+        let lines = match dir.read_all(&o.key).map(|b| ledger::decode_segment_lines(&b)) {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                r.find("AU03", o.key.clone(), format!("ledger segment does not decode: {e}"));
+                continue;
+            }
+            Err(e) => {
+                r.find("AU03", o.key.clone(), format!("ledger segment cannot be read: {e}"));
+                continue;
+            }
+        };
+        if let Some((first, last)) = ledger::parse_segment_key(&o.key)
+            && !lines.iter().map(|(e, _)| e.seq).eq(first..=last)
+        {
+            r.find(
+                "AU03",
+                o.key.clone(),
+                format!("ledger segment does not hold events {first} to {last} in order (reordered, truncated or edited)"),
+            );
+        }
+        for (e, line) in lines {
+            let leaf = merkle::leaf_hash(line.as_bytes());
+            let next = leaves.len() as i64 + 1;
+            if e.seq < next {
+                if e.seq < 1 || leaves[(e.seq - 1) as usize] != leaf {
+                    r.find("AU03", o.key.clone(), format!("ledger segment holds another event {} than an earlier segment", e.seq));
+                }
+                continue;
+            }
+            if chain.is_none() {
+                if e.seq != next {
+                    chain = Some((e.seq, format!("expected event {next}, found {} (events missing)", e.seq)));
+                } else if e.prev_hash != prev {
+                    chain = Some((e.seq, "previous-hash link broken".into()));
+                } else if e.compute_hash() != e.hash {
+                    chain = Some((e.seq, "event content does not match its hash (edited?)".into()));
+                }
+            }
+            prev = e.hash;
+            leaves.push(leaf);
+            state.apply(&e, key);
+        }
+    }
+    if let Some((seq, why)) = chain {
+        r.find("AU03", format!("event {seq}"), format!("ledger chain broken: {why}"));
+    }
+    r.events = leaves.len() as u64;
+    Ok(leaves)
 }
 
 /// AU01 and AU03: each checkpoint's signature, and its root against the segments.
@@ -248,7 +293,8 @@ fn check_dicts(dir: &dyn Source, r: &mut Report, state: &State) -> std::io::Resu
 /// AU04–AU06: packs against their commitments, records against the ledger.
 fn check_packs(dir: &dyn Source, r: &mut Report, state: &State, dicts: &HashMap<u32, scan::Dict>) -> std::io::Result<()> {
     let by_key: HashMap<&str, &crate::replay::Commit> = state.packs.values().map(|c| (c.key.as_str(), c)).collect();
-    let mut present: BTreeSet<arkisto_format::ids::RecordId> = BTreeSet::new();
+    // One flag per record ever ingested (state.ever is sorted): found intact in the store.
+    let mut present = vec![false; state.ever.len()];
     let objects = dir.list("packs/")?;
     let listed: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     for o in &objects {
@@ -275,26 +321,25 @@ fn check_packs(dir: &dyn Source, r: &mut Report, state: &State, dicts: &HashMap<
             r.find("AU04", format!("{} in {}", id, o.key), why.clone());
         }
         for id in &s.good {
-            if !commit.records.contains(id) {
+            if !commit.has(id) {
                 r.find("AU06", format!("{id} in {}", o.key), "record in a pack that its ingestion event does not list");
             } else if state.tombstones.contains_key(id) {
                 r.find("AU05", format!("{id} in {}", o.key), "record the ledger says was destroyed is still in the store");
             } else {
                 r.records += 1;
-                present.insert(*id);
+                if let Ok(i) = state.ever.binary_search(id) {
+                    present[i] = true;
+                }
             }
         }
     }
     for c in state.packs.values().filter(|c| !listed.contains(c.key.as_str())) {
         r.find("AU04", c.key.clone(), format!("pack committed in ledger event {} is missing from the store", c.seq));
     }
-    for id in &state.ever {
-        if present.contains(id) {
-            continue;
-        }
+    for (id, _) in state.ever.iter().zip(&present).filter(|(_, here)| !**here) {
         match state.tombstones.get(id) {
             None => {
-                if state.packs.values().any(|c| c.records.contains(id) && listed.contains(c.key.as_str())) {
+                if state.packs.values().any(|c| c.has(id) && listed.contains(c.key.as_str())) {
                     // Present in its pack but a frame failed: reported under AU04 already.
                     continue;
                 }

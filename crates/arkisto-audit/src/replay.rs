@@ -19,8 +19,15 @@ pub struct Commit {
     pub key: String,
     /// SHA-256 of the whole object (absent only for packs adopted by old repair events).
     pub sha256: Option<Sha256>,
-    /// Records it holds.
-    pub records: BTreeSet<RecordId>,
+    /// Records it holds, sorted.
+    pub records: Vec<RecordId>,
+}
+
+impl Commit {
+    /// Whether the pack event lists `id`.
+    pub fn has(&self, id: &RecordId) -> bool {
+        self.records.binary_search(id).is_ok()
+    }
 }
 
 /// A disposal plan as the ledger records it.
@@ -52,9 +59,9 @@ pub struct KeyPeriod {
 pub struct State {
     /// Live packs by pack id.
     pub packs: BTreeMap<String, Commit>,
-    /// Every record any pack event ever named (32 bytes each: the audit holds one entry per
-    /// record, never its bytes).
-    pub ever: BTreeSet<RecordId>,
+    /// Every record any pack event ever named, sorted once the replay is finished (32 bytes
+    /// each: the audit holds one entry per record, never its bytes).
+    pub ever: Vec<RecordId>,
     /// Destroyed records: record → plan id.
     pub tombstones: BTreeMap<RecordId, String>,
     /// Plans by id.
@@ -68,30 +75,26 @@ pub struct State {
 }
 
 impl State {
-    /// Replay `events`, following key announcements from `trusted`.
-    pub fn replay(events: &[Event], trusted: &Verifier) -> Self {
-        let mut s = State::default();
-        // Until the ledger announces the trusted key, it is taken to be in force from the
-        // start (a ledger made before key events, or a key handed over out of band).
-        let announced = events.iter().any(|e| e.event_type == ledger::KEY_ANNOUNCED && e.object == trusted.to_string());
-        if !announced {
-            s.keys.push(KeyPeriod { from_size: 0, key: trusted.clone() });
+    /// After the last event: a trusted key the ledger never announced is taken to be in force
+    /// from the start (a ledger made before key events, or a key handed over out of band);
+    /// a pack whose every record was destroyed is gone (disposal deletes it whole).
+    pub fn finish(&mut self, trusted: &Verifier) {
+        if self.keys.is_empty() {
+            self.keys.push(KeyPeriod { from_size: 0, key: trusted.clone() });
         }
-        for e in events {
-            s.apply(e, trusted);
-        }
-        // A pack whose every record was destroyed is gone (disposal deletes it whole).
-        let tomb = &s.tombstones;
-        s.packs.retain(|_, p| !p.records.iter().all(|r| tomb.contains_key(r)));
-        s
+        self.ever.sort_unstable();
+        self.ever.dedup();
+        let tomb = &self.tombstones;
+        self.packs.retain(|_, p| !p.records.iter().all(|r| tomb.contains_key(r)));
     }
 
-    fn apply(&mut self, e: &Event, trusted: &Verifier) {
+    /// Apply one event (in sequence order).
+    pub fn apply(&mut self, e: &Event, trusted: &Verifier) {
         let d = &e.detail;
         let st = |k: &str| d.get(k).and_then(|v| v.as_str()).map(String::from);
         match e.event_type.as_str() {
             t if t == ledger::INGESTION || t == ledger::COMPACTION || (t == ledger::REPAIR && e.outcome == "adopted") => {
-                let records: Option<BTreeSet<RecordId>> =
+                let records: Option<Vec<RecordId>> =
                     d.get("records").and_then(|r| r.as_array()).and_then(|a| a.iter().map(record_id).collect());
                 let (Some(records), Some(key)) = (records, st("key")) else {
                     self.problems.push((e.seq, format!("{t} event names no pack key or records")));
@@ -106,7 +109,10 @@ impl State {
                 {
                     self.packs.remove(&from);
                 }
-                self.ever.extend(records.iter().cloned());
+                let mut records = records;
+                records.sort_unstable();
+                records.dedup();
+                self.ever.extend(records.iter().copied());
                 self.packs.insert(e.object.clone(), Commit { seq: e.seq, key, sha256: sha, records });
             }
             ledger::DELETION => match e.object.parse::<Sha256>() {
@@ -150,6 +156,11 @@ impl State {
         let Some(current) = self.keys.last().map(|k| k.key.clone()) else {
             if new == *trusted {
                 self.keys.push(KeyPeriod { from_size, key: new });
+            } else if d.get("previous_key").and_then(|v| v.as_str()) == Some(trusted.to_string().as_str()) {
+                // A rotation away from a trusted key the ledger never announced: that key was
+                // in force from the start.
+                self.keys.push(KeyPeriod { from_size: 0, key: trusted.clone() });
+                self.key_event(e, trusted);
             }
             return;
         };
