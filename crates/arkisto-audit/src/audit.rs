@@ -118,28 +118,48 @@ fn read_ledger(dir: &dyn Source, r: &mut Report, state: &mut State, key: &Verifi
     let mut prev = Sha256([0; 32]);
     let mut chain: Option<(i64, String)> = None;
     for o in dir.list("ledger/")? {
-        let lines = match dir.read_all(&o.key).map(|b| ledger::decode_segment_lines(&b)) {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                r.find("AU03", o.key.clone(), format!("ledger segment does not decode: {e}"));
-                continue;
-            }
+        let range = ledger::parse_segment_key(&o.key);
+        let mut expect = range.map(|(first, _)| first);
+        let mut in_order = true;
+        // One line at a time: a segment may hold a whole run's events.
+        let lines = dir.open_read(&o.key).and_then(|f| zstd::stream::read::Decoder::new(f)).map(std::io::BufReader::new);
+        let mut lines = match lines {
+            Ok(l) => l,
             Err(e) => {
                 r.find("AU03", o.key.clone(), format!("ledger segment cannot be read: {e}"));
                 continue;
             }
         };
-        if let Some((first, last)) = ledger::parse_segment_key(&o.key)
-            && !lines.iter().map(|(e, _)| e.seq).eq(first..=last)
-        {
-            r.find(
-                "AU03",
-                o.key.clone(),
-                format!("ledger segment does not hold events {first} to {last} in order (reordered, truncated or edited)"),
-            );
-        }
-        for (e, line) in lines {
-            let leaf = merkle::leaf_hash(line.as_bytes());
+        let mut line = String::new();
+        let mut n = 0usize;
+        loop {
+            line.clear();
+            match std::io::BufRead::read_line(&mut lines, &mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    r.find("AU03", o.key.clone(), format!("ledger segment does not decode: {e}"));
+                    break;
+                }
+            }
+            n += 1;
+            let text = line.strip_suffix('\n').unwrap_or(&line);
+            if text.is_empty() {
+                continue;
+            }
+            let e = match ledger::Event::from_line(text) {
+                Ok(e) => e,
+                Err(why) => {
+                    r.find("AU03", o.key.clone(), format!("ledger segment line {n}: {why}"));
+                    in_order = false;
+                    continue;
+                }
+            };
+            if expect.is_some_and(|x| x != e.seq) {
+                in_order = false;
+            }
+            expect = Some(e.seq + 1);
+            let leaf = merkle::leaf_hash(text.as_bytes());
             let next = leaves.len() as i64 + 1;
             if e.seq < next {
                 if e.seq < 1 || leaves[(e.seq - 1) as usize] != leaf {
@@ -159,6 +179,15 @@ fn read_ledger(dir: &dyn Source, r: &mut Report, state: &mut State, key: &Verifi
             prev = e.hash;
             leaves.push(leaf);
             state.apply(&e, key);
+        }
+        if let Some((first, last)) = range
+            && (!in_order || expect != Some(last + 1))
+        {
+            r.find(
+                "AU03",
+                o.key.clone(),
+                format!("ledger segment does not hold events {first} to {last} in order (reordered, truncated or edited)"),
+            );
         }
     }
     if let Some((seq, why)) = chain {
