@@ -284,49 +284,30 @@ async fn put_once(store: &dyn ObjectStore, key: &ObjectKey, bytes: Vec<u8>) -> R
     }
 }
 
-/// What [`sync_witness`] did.
-#[derive(Clone, Debug, Default)]
-pub struct WitnessSync {
-    /// Checkpoints copied now.
-    pub copied: u64,
-    /// Checkpoints the witness held already, unchanged.
-    pub kept: u64,
-}
-
-/// Copy every checkpoint the witness lacks into it (same key, never replaced). A witness
-/// holding *another* checkpoint of the same size means the store's history was changed after
-/// the witness saw it: that is an error, and nothing is copied over it.
-pub async fn sync_witness(store: &dyn ObjectStore, witness: &dyn ObjectStore) -> Result<WitnessSync, CheckpointError> {
-    let there: std::collections::HashSet<String> = witness.list(PREFIX).await?.into_iter().map(|o| o.key.to_string()).collect();
-    let mut out = WitnessSync::default();
-    let mut diverged = Vec::new();
-    for size in sizes(store).await? {
-        let key = note_key(size);
-        let bytes = crate::store::get_all(store, &key).await?;
-        if there.contains(key.as_str()) {
-            if crate::store::get_all(witness, &key).await? != bytes {
-                diverged.push(size);
-            } else {
-                out.kept += 1;
-            }
-            continue;
+/// Copy the checkpoints the witness lacks into it (same key, never replaced), and compare
+/// the newest one both hold: a witness holding *another* checkpoint of that size means the
+/// store's history changed after the witness saw it. That is an error, and nothing is copied
+/// over it. Returns how many were copied. Reads only what is new, not every checkpoint.
+pub async fn sync_witness(store: &dyn ObjectStore, witness: &dyn ObjectStore) -> Result<u64, CheckpointError> {
+    let there: std::collections::BTreeSet<u64> =
+        witness.list(PREFIX).await?.iter().filter_map(|o| parse_key(o.key.as_str())).filter(|(_, note)| *note).map(|(s, _)| s).collect();
+    let ours = sizes(store).await?;
+    if let Some(&shared) = ours.iter().rev().find(|s| there.contains(s)) {
+        let key = note_key(shared);
+        if crate::store::get_all(store, &key).await? != crate::store::get_all(witness, &key).await? {
+            return Err(CheckpointError::Ledger(format!(
+                "the witness {} holds another checkpoint of {shared} events than the store: the store's history changed after the witness saw it (run arkisto-audit with the witness's checkpoint)",
+                witness.describe()
+            )));
         }
-        witness.put_bytes(&key, bytes).await?;
-        out.copied += 1;
     }
-    if !diverged.is_empty() {
-        return Err(CheckpointError::Ledger(format!(
-            "the witness {} holds other checkpoints of {} events than the store: the store's history changed after the witness saw it (run arkisto-audit with the witness's checkpoint)",
-            witness.describe(),
-            diverged.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
-        )));
+    let mut copied = 0;
+    for size in ours.into_iter().filter(|s| !there.contains(s)) {
+        let key = note_key(size);
+        witness.put_bytes(&key, crate::store::get_all(store, &key).await?).await?;
+        copied += 1;
     }
-    Ok(out)
-}
-
-/// Whether the store's ledger (its leaf hashes) leads to `checkpoint`.
-pub fn check_against(leaves: &[Sha256], checkpoint: &Checkpoint) -> Result<(), String> {
-    checkpoint.matches(leaves)
+    Ok(copied)
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ pub(crate) async fn prove(
             bail!("the first checkpoint ({} events) is newer than the second ({})", oc.size, nc.size);
         }
         for c in [&oc, &nc] {
-            checkpoints::check_against(leaves, c).map_err(|e| anyhow::anyhow!("checkpoint of {} events: {e}", c.size))?;
+            c.matches(leaves).map_err(|e| anyhow::anyhow!("checkpoint of {} events: {e}", c.size))?;
         }
         let proof = merkle::consistency_proof(&leaves[..nc.size as usize], oc.size)?;
         merkle::verify_consistency(oc.size, nc.size, &oc.root, &nc.root, &proof)?;
@@ -236,7 +236,7 @@ pub(crate) async fn prove(
             (c.checkpoint, c.note)
         }
     };
-    checkpoints::check_against(leaves, &cp).map_err(|e| anyhow::anyhow!("checkpoint of {} events: {e}", cp.size))?;
+    cp.matches(leaves).map_err(|e| anyhow::anyhow!("checkpoint of {} events: {e}", cp.size))?;
     let tree = &leaves[..cp.size as usize];
     let mut proofs = Vec::new();
     let mut pack = None;

@@ -202,15 +202,23 @@ def node_hash(left, right):
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def merkle_root(leaves):
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    if len(leaves) == 1:
-        return leaves[0]
-    k = 1
-    while k * 2 < len(leaves):
-        k *= 2
-    return node_hash(merkle_root(leaves[:k]), merkle_root(leaves[k:]))
+def prefix_roots(leaves, sizes):
+    """{n: root of the tree of the first n leaves} for each n in sizes that leaves cover, in one
+    pass: the right edge (one subtree root per set bit of n), folded from the right."""
+    out, edge, n = {}, [], 0
+    for want in sorted(set(x for x in sizes if x <= len(leaves))):
+        while n < want:
+            h, m = leaves[n], n
+            while m & 1:
+                h = node_hash(edge.pop(), h)
+                m >>= 1
+            edge.append(h)
+            n += 1
+        root = hashlib.sha256(b"").digest() if not edge else edge[-1]
+        for left in reversed(edge[:-1]):
+            root = node_hash(left, root)
+        out[want] = root
+    return out
 
 
 # Ed25519 verification, RFC 8032 section 5.1.7 (after its reference code in section 6).
@@ -412,11 +420,11 @@ def cmd_checkpoint(store, args):
     events, problems = read_ledger(store)
     vkey_text = open(args.key).read() if os.path.isfile(args.key) else args.key
     chain = key_chain(events, vkey_text)
-    notes = [k for k in store.list("checkpoints/") if k.endswith(".note")]
+    notes = [(k, store.read(k).decode("utf-8")) for k in store.list("checkpoints/") if k.endswith(".note")]
     leaves = [leaf_hash(line) for _, line in events]
+    roots = prefix_roots(leaves, [int(note.split("\n")[1]) for _, note in notes])
     newest = None
-    for key in notes:
-        note = store.read(key).decode("utf-8")
+    for key, note in notes:
         lines = note.split("\n")
         size = int(lines[1])
         in_force = [k for (from_size, k) in chain if from_size <= size]
@@ -426,8 +434,7 @@ def cmd_checkpoint(store, args):
         if text is None:
             problems.append(f"{key}: signature does not verify")
             continue
-        root = base64.b64decode(lines[2])
-        if size > len(leaves) or merkle_root(leaves[:size]) != root:
+        if roots.get(size) != base64.b64decode(lines[2]):
             problems.append(f"{key}: the ledger does not hash to its root")
             continue
         newest = {"size": size, "root": lines[2], "origin": lines[0], "key": in_force[-1]}

@@ -35,14 +35,21 @@ impl Checkpoint {
     /// Whether a ledger whose leaf hashes are `leaves` leads to this checkpoint: its first
     /// `size` leaves hash to `root`. Says what is wrong otherwise.
     pub fn matches(&self, leaves: &[Sha256]) -> Result<(), String> {
-        let n = usize::try_from(self.size).unwrap_or(usize::MAX);
-        if n > leaves.len() {
-            return Err(format!("the checkpoint covers {n} events; the store's ledger holds {} (truncated or rolled back)", leaves.len()));
+        let roots = crate::merkle::prefix_roots(leaves, [self.size]);
+        self.matches_root(roots.get(&self.size), leaves.len() as u64)
+    }
+
+    /// As [`Checkpoint::matches`], given the root of the ledger's first `size` events (from
+    /// [`crate::merkle::prefix_roots`]; `None` when it has fewer) and its length.
+    pub fn matches_root(&self, root_at_size: Option<&Sha256>, events: u64) -> Result<(), String> {
+        let n = self.size;
+        match root_at_size {
+            _ if n > events => {
+                Err(format!("the checkpoint covers {n} events; the store's ledger holds {events} (truncated or rolled back)"))
+            }
+            Some(r) if *r == self.root => Ok(()),
+            _ => Err(format!("the store's first {n} events do not hash to the checkpoint's root (ledger edited or rewritten)")),
         }
-        if crate::merkle::root(&leaves[..n]) != self.root {
-            return Err(format!("the store's first {n} events do not hash to the checkpoint's root (ledger edited or rewritten)"));
-        }
-        Ok(())
     }
 
     /// Parse a checkpoint's text (a note's body).

@@ -218,6 +218,26 @@ pub fn verify_consistency(old_size: u64, new_size: u64, old_root: &Sha256, new_r
     Ok(())
 }
 
+/// The roots of the trees of the first `n` leaves, for each `n` in `sizes` that `leaves`
+/// covers, in one pass over the leaves (checking k checkpoints costs one tree, not k).
+pub fn prefix_roots(leaves: &[Sha256], sizes: impl IntoIterator<Item = u64>) -> std::collections::BTreeMap<u64, Sha256> {
+    let mut wanted: Vec<u64> = sizes.into_iter().filter(|n| *n <= leaves.len() as u64).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = std::collections::BTreeMap::new();
+    let mut f = Frontier::default();
+    let mut next = leaves.iter();
+    for n in wanted {
+        while f.size < n {
+            // n <= leaves.len(): the iterator has a leaf for every step.
+            let Some(l) = next.next() else { break };
+            f.push(*l);
+        }
+        out.insert(n, f.root());
+    }
+    out
+}
+
 /// The right edge of a tree: the roots of its perfect subtrees, largest first, one per set
 /// bit of `size`. Enough to append leaves and compute the root without the leaves before
 /// (how each flush extends the tree without reading the whole ledger).
@@ -312,6 +332,10 @@ mod tests {
             if let Some(l) = all.get(n) {
                 f.push(*l);
             }
+            let sizes: Vec<u64> = (0..=n as u64).rev().collect();
+            let prefix = prefix_roots(d, sizes);
+            assert!(prefix.iter().all(|(m, r)| *r == root(&d[..*m as usize])), "prefix roots at {n}");
+            assert_eq!(prefix.len(), n + 1);
         }
     }
 }
