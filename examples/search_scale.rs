@@ -85,7 +85,7 @@ async fn fill_pg(url: &str, n: i64) -> Result<(), sqlx::Error> {
         let body: Vec<String> = (11..23).map(w).collect();
         let text = format!("{} || ' ' || {} || ' ' || {}", w(3), w(7), body.join(" || ' ' || "));
         let sql = format!(
-            "INSERT INTO records_text (id, tsv) SELECT i, to_tsvector('finnish', t) || to_tsvector('swedish', t)
+            "INSERT INTO records_text (id, tsv) SELECT i, to_tsvector('simple', t)
              FROM (SELECT i, {text} AS t FROM generate_series({lo}::bigint, {hi}::bigint) AS i) s"
         );
         sqlx::query(&sql).execute(&mut c).await?;
@@ -151,9 +151,19 @@ async fn main() {
         ..Default::default()
     };
     let mut results = Vec::new();
-    for (name, make) in [("subject lookup", 0), ("set-id chain", 1), ("text, one word", 2), ("text, two words", 3), ("text, prefix", 4)] {
+    let kinds = [
+        ("subject lookup", 0),
+        ("set-id chain", 1),
+        ("text, one word", 2),
+        ("text, two words", 3),
+        ("text, prefix", 4),
+        ("text, phrase", 5),
+        ("text, by date", 6),
+    ];
+    for (name, make) in kinds {
         let mut times = Vec::with_capacity(queries);
         let mut hits = 0usize;
+        let mut totals = 0u64;
         for _ in 0..queries {
             let r = rng.next() as i64;
             let word = |r: i64| {
@@ -165,17 +175,29 @@ async fn main() {
                 1 => q(None, Some(format!("set-{}", r.rem_euclid(have as i64 / 15 + 1))), None),
                 2 => q(None, None, Some(word(r))),
                 3 => q(None, None, Some(format!("{} {}", word(r), word(r / 7)))),
-                _ => q(None, None, Some(format!("{}*", word(r).get(..6).unwrap_or("sana")))),
+                4 => q(None, None, Some(format!("{}*", word(r).get(..6).unwrap_or("sana")))),
+                5 => {
+                    // Two consecutive body words of a record (fill: body word k of record i).
+                    let i = r.rem_euclid(have as i64) + 1;
+                    let w = |k: i64| {
+                        let x = (i * k + k) % 997 + i % 89;
+                        format!("sana{}", x * x % VOCAB_SIZE)
+                    };
+                    q(None, None, Some(format!("\"{} {}\"", w(11), w(12))))
+                }
+                _ => SearchQuery { sort: Some(arkisto::index::Sort::Date), ..q(None, None, Some(word(r))) },
             };
             let t = Instant::now();
-            hits += index.search(&query).await.expect("search").len();
+            let page = index.search(&query).await.expect("search");
             times.push(t.elapsed());
+            hits += page.hits.len();
+            totals += page.total;
         }
-        results.push((name, pct(times.clone(), 0.5), pct(times, 0.99), hits as f64 / queries as f64));
+        results.push((name, pct(times.clone(), 0.5), pct(times, 0.99), hits as f64 / queries as f64, totals as f64 / queries as f64));
     }
-    println!("{kind}: {have} records, {queries} queries each (limit 50)");
-    println!("{:<18} {:>9} {:>9} {:>10}", "query", "p50 ms", "p99 ms", "hits/query");
-    for (name, p50, p99, hits) in results {
-        println!("{name:<18} {p50:>9.2} {p99:>9.2} {hits:>10.1}");
+    println!("{kind}: {have} records, {queries} queries each (limit 50, exact totals)");
+    println!("{:<18} {:>9} {:>9} {:>10} {:>12}", "query", "p50 ms", "p99 ms", "hits/query", "total/query");
+    for (name, p50, p99, hits, total) in results {
+        println!("{name:<18} {p50:>9.2} {p99:>9.2} {hits:>10.1} {total:>12.0}");
     }
 }

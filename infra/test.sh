@@ -22,6 +22,13 @@ if ! need go || [ ! -f /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go
   apt_install golang-go golang-golang-x-mod-dev
 fi
 
+# libvoikko and its Finnish dictionary (LGPL; loaded at run time): the search analyzer's
+# Finnish base forms (sydämen → sydän). Without them arkisto falls back to Snowball, and the
+# tests of consonant gradation fail under CI=true.
+if [ ! -e /usr/lib/x86_64-linux-gnu/libvoikko.so.1 ] && [ ! -e /usr/lib/aarch64-linux-gnu/libvoikko.so.1 ] || [ ! -d /usr/lib/voikko ]; then
+  apt_install libvoikko1 voikko-fi
+fi
+
 # Public test documents live beside the project (../shared/data); the tests fail without them.
 if [ ! -d ../shared/data/cda ]; then
   echo "infra/test.sh: ../shared/data is missing (see ../shared/data/README.md)" >&2

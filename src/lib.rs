@@ -29,6 +29,7 @@ pub mod retention;
 pub mod retrieve;
 pub mod sources;
 pub mod store;
+pub mod text;
 pub mod truth;
 pub mod validate;
 pub mod verify;

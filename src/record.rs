@@ -66,6 +66,10 @@ pub struct RecordMeta {
     /// The record this one is attached to (an attachment's parent document).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<RecordId>,
+    /// Declared language of the text (CDA `languageCode`, or the source profile's), which
+    /// the search analyzer follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 impl RecordMeta {

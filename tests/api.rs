@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::http::{Daemon, get, serve};
+use common::http::{Daemon, get, post, serve};
 use common::{Env, root};
 
 struct Tokens {
@@ -42,6 +42,7 @@ fn setup() -> (Env, Tokens, Daemon) {
 fn every_endpoint_checks_the_role_and_every_denied_case_is_refused() {
     let (env, t, d) = setup();
     let (_, hits) = env.json(&["search", "--source", "valid-small", "--purpose", "find an id", "--limit", "1"]);
+    let hits = hits["hits"].clone();
     let record = hits.as_array().unwrap()[0]["record_id"].as_str().unwrap().to_string();
     let (_, runs) = env.json(&["runs"]);
     let run = runs[0]["run_id"].as_str().unwrap().to_string();
@@ -106,7 +107,7 @@ fn records_officer_reads_are_logged_with_actor_and_purpose_and_need_a_purpose() 
     let r = get(&d.addr, "/api/v1/records?purpose=x", Some(&t.officer));
     assert_eq!((r.status, r.json()["code"].as_str()), (400, Some("no-criteria")));
     let hits = get(&d.addr, "/api/v1/records?source=valid-small&purpose=client%20request%2042", Some(&t.officer)).json();
-    let first = &hits.as_array().unwrap()[0];
+    let first = &hits["hits"].as_array().unwrap()[0];
     let id = first["record_id"].as_str().unwrap();
     let doc = get(&d.addr, &format!("/api/v1/records/{id}?purpose=client%20request%2042"), Some(&t.officer));
     assert_eq!(doc.status, 200);
@@ -238,4 +239,50 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_search_that_names_a_person_or_carries_text_goes_by_post_and_says_how_many() {
+    let (env, t, d) = setup();
+    let (_, cli) = env.json(&["search", "--from", "1900-01-01", "--limit", "3", "--purpose", "compare"]);
+    let subject = cli["hits"][0]["subject"].as_str().unwrap().to_string();
+    // Personal data and free text are refused in a URL, with the way to go.
+    for q in [format!("subject={subject}"), "text=potilas".into()] {
+        let r = get(&d.addr, &format!("/api/v1/records?{q}&purpose=x"), Some(&t.officer));
+        assert_eq!((r.status, r.json()["code"].as_str()), (400, Some("personal-data-in-url")), "{q}");
+        assert!(r.text().contains("/api/v1/records/search") && !r.text().contains(&subject), "{}", r.text());
+    }
+    // POST: the same answer as the CLI, with the total and the next page.
+    let search = "/api/v1/records/search";
+    let body = serde_json::json!({ "from": "1900-01-01", "limit": 3, "purpose": "client request 7" });
+    let r = post(&d.addr, search, Some(&t.officer), &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (v["total"].clone(), v["next"].clone(), v["page"].clone()),
+        (cli["total"].clone(), serde_json::json!(2), serde_json::json!(1))
+    );
+    assert_eq!(v["hits"], cli["hits"]);
+    let page2 =
+        post(&d.addr, search, Some(&t.officer), &serde_json::json!({ "from": "1900-01-01", "limit": 3, "page": 2, "purpose": "p" })).json();
+    assert_ne!(page2["hits"], v["hits"]);
+    let person = post(&d.addr, search, Some(&t.officer), &serde_json::json!({ "subject": subject, "purpose": "p" })).json();
+    assert!(person["total"].as_u64() > Some(0) && person["hits"].as_array().unwrap().iter().all(|h| h["subject"] == subject.as_str()));
+    let text = post(&d.addr, search, Some(&t.officer), &serde_json::json!({ "text": "päänsärky", "sort": "date", "purpose": "p" })).json();
+    assert!(text["total"].as_u64() > Some(0) && text["sort"] == "date", "{text}");
+    // Bad bodies are 400 with a code, not a server error; roles are checked first.
+    for (bad, code) in [
+        (serde_json::json!({ "subject": subject }), "no-purpose"),
+        (serde_json::json!({ "purpose": "p" }), "no-criteria"),
+        (serde_json::json!({ "text": "x", "purpose": "p", "sort": "random" }), "bad-body"),
+        (serde_json::json!({ "text": "x", "purpose": "p", "nonsense": 1 }), "bad-body"),
+        (serde_json::json!({ "from": "yesterday", "purpose": "p" }), "bad-date"),
+    ] {
+        let r = post(&d.addr, search, Some(&t.officer), &bad);
+        assert_eq!((r.status, r.json()["code"].as_str()), (400, Some(code)), "{bad}: {}", r.text());
+    }
+    for tok in [&t.operator, &t.auditor] {
+        assert_eq!(post(&d.addr, search, Some(tok), &body).status, 403);
+    }
+    assert_eq!(post(&d.addr, search, None, &body).status, 401);
 }

@@ -76,6 +76,7 @@ fn a_fresh_archive_with_a_disposal_audits_clean() {
     assert_eq!(r["uncovered_events"], 0, "every flush is checkpointed: {r}");
     // Deaths for every subject, then a disposal approved by another person.
     let (_, hits) = j(&e, &["search", "--from", "1800-01-01", "--limit", "100000", "--purpose", "audit test"]);
+    let hits = hits["hits"].clone();
     let mut subjects: Vec<&str> = hits.as_array().unwrap().iter().filter_map(|h| h["subject"].as_str()).collect();
     subjects.sort();
     subjects.dedup();

@@ -80,10 +80,12 @@ fn search_show_and_get_need_a_purpose_and_are_logged() {
     assert_eq!(o.status.code(), Some(2), "blank purpose is refused");
 
     let (_, hits) = env.json(&["search", "--text", "päänsärky", "--purpose", "client request 2026/17", "--actor", "kirjaaja"]);
+    let hits = hits["hits"].clone();
     let hits = hits.as_array().unwrap().clone();
     assert!(!hits.is_empty(), "ä survives tokenising");
     let subject = hits[0]["subject"].as_str().unwrap().to_string();
     let (_, by_subject) = env.json(&["search", "--subject", &subject, "--purpose", "client request"]);
+    let by_subject = by_subject["hits"].clone();
     assert!(by_subject.as_array().unwrap().iter().all(|h| h["subject"] == subject.as_str()));
     let id = hits[0]["record_id"].as_str().unwrap();
     let (code, shown) = env.json(&["show", &id[..12], "--purpose", "check"]);
@@ -113,15 +115,18 @@ fn set_id_search_returns_the_version_chain_in_order() {
     env.ingest(&batch);
     // Find a chain with more than one version.
     let (_, all) = env.json(&["search", "--from", "1900-01-01", "--limit", "1000", "--purpose", "test"]);
+    let all = all["hits"].clone();
     let chained = all.as_array().unwrap().iter().find(|h| h["version"].as_i64() > Some(1)).expect("generator makes version chains");
     let set = chained["set_id"].as_str().unwrap();
     let (_, chain) = env.json(&["search", "--set-id", set, "--purpose", "test"]);
+    let chain = chain["hits"].clone();
     let versions: Vec<i64> = chain.as_array().unwrap().iter().map(|h| h["version"].as_i64().unwrap()).collect();
     assert!(versions.len() >= 2);
     assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>());
     // Date range is inclusive and filters.
     let created = chained["created"].as_str().unwrap()[..10].to_string();
     let (_, day) = env.json(&["search", "--from", &created, "--to", &created, "--purpose", "test"]);
+    let day = day["hits"].clone();
     assert!(day.as_array().unwrap().iter().any(|h| h["record_id"] == chained["record_id"]));
     assert!(day.as_array().unwrap().iter().all(|h| h["created"].as_str().unwrap().starts_with(&created)));
 }
@@ -329,6 +334,7 @@ fn a_bag_is_ingested_and_a_tampered_file_is_quarantined_alone() {
     let (code, r) = env3.ingest(&bag);
     assert_eq!((code, r["status"].as_str()), (1, Some("refused")), "{r}");
     let (_, hits) = env3.json(&["search", "--from", "1900-01-01", "--purpose", "t"]);
+    let hits = hits["hits"].clone();
     assert!(hits.as_array().unwrap().is_empty(), "nothing from a refused bag is archived");
 }
 
@@ -386,6 +392,7 @@ fn access_log_tells_a_client_who_used_their_data_and_why() {
     let env = Env::new();
     env.ingest(&valid_small());
     let (_, hits) = env.json(&["search", "--text", "potilas", "--limit", "1", "--purpose", "selvitys", "--actor", "hoitaja"]);
+    let hits = hits["hits"].clone();
     let subject = hits[0]["subject"].as_str().unwrap().to_string();
     let id = hits[0]["record_id"].as_str().unwrap().to_string();
     env.json(&["get", &id, "-o", env.path("x").to_str().unwrap(), "--purpose", "luovutus", "--actor", "kirjaaja"]);

@@ -92,6 +92,7 @@ fn rebuild_into_an_empty_index_keeps_dictionaries_and_every_record() {
     let (_, after) = env.json(&["stats"]);
     assert_eq!(before, after);
     let (_, hits) = env.json(&["search", "--text", "potilas", "--limit", "1000", "--purpose", "t"]);
+    let hits = hits["hits"].clone();
     for h in hits.as_array().unwrap().iter().take(20) {
         assert!(
             env.run(&["get", h["record_id"].as_str().unwrap(), "-o", env.path("o").to_str().unwrap(), "--purpose", "t"]).status.success()

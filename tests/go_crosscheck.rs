@@ -73,7 +73,7 @@ fn go_sumdb_verifies_arkistos_checkpoints_and_proofs() {
 
     let hits: serde_json::Value =
         serde_json::from_str(&stdout(&e, &["--json", "search", "--from", "1800-01-01", "--purpose", "go cross-check"])).unwrap();
-    let record = hits[0]["record_id"].as_str().unwrap().to_string();
+    let record = hits["hits"][0]["record_id"].as_str().unwrap().to_string();
     let prove = e.path("prove.json");
     std::fs::write(&prove, stdout(&e, &["--json", "prove", &record, "--checkpoint", new.to_str().unwrap()])).unwrap();
     let cons = e.path("cons.json");

@@ -49,6 +49,7 @@ fn the_python_reader_agrees_with_arkisto_on_an_archive_of_the_fixtures() {
     assert_eq!(code, 0);
     let theirs: BTreeSet<String> = listed.as_array().unwrap().iter().map(|r| r["record_id"].as_str().unwrap().to_string()).collect();
     let (_, hits) = e.json(&["search", "--from", "1000-01-01", "--limit", "100000", "--purpose", "reader test"]);
+    let hits = hits["hits"].clone();
     let ours: BTreeSet<String> = hits.as_array().unwrap().iter().map(|h| h["record_id"].as_str().unwrap().to_string()).collect();
     assert!(!ours.is_empty() && ours.is_subset(&theirs), "arkisto finds records the reader does not list");
     let (_, stats) = e.json(&["stats"]);

@@ -23,6 +23,7 @@ fn archive_with(n: u32, seed: u32) -> (Env, std::path::PathBuf, Vec<String>) {
     let o = env.run_env(&["ingest", b.to_str().unwrap()], &SMALL_PACKS);
     assert!(o.status.success());
     let (_, hits) = env.json(&["search", "--from", "1800-01-01", "--limit", "100000", "--purpose", "test setup"]);
+    let hits = hits["hits"].clone();
     let mut subjects: Vec<String> = hits.as_array().unwrap().iter().filter_map(|h| h["subject"].as_str().map(String::from)).collect();
     subjects.sort();
     subjects.dedup();
@@ -41,6 +42,7 @@ fn deaths(env: &Env, name: &str, subjects: &[String], date: &str) -> std::path::
 
 fn indexed(env: &Env) -> HashSet<String> {
     let (_, hits) = env.json(&["search", "--from", "1800-01-01", "--limit", "100000", "--purpose", "test check"]);
+    let hits = hits["hits"].clone();
     hits.as_array().unwrap().iter().map(|h| h["record_id"].as_str().unwrap().to_string()).collect()
 }
 
@@ -69,6 +71,7 @@ fn facts_import_reevaluates_the_subjects_records_and_logs_the_change() {
     assert_eq!(again["subjects"], 0);
     // explain shows the death date at work.
     let (_, hits) = env.json(&["search", "--subject", &subjects[0], "--purpose", "t"]);
+    let hits = hits["hits"].clone();
     let id = hits[0]["record_id"].as_str().unwrap();
     let (_, e) = env.json(&["retention", "explain", id, "--purpose", "t"]);
     let why = e["why"].to_string();
@@ -142,6 +145,7 @@ fn disposal_destroys_only_what_is_due_unheld_and_dated_after_approval_by_another
     assert!(after.contains(&late_held));
     // No record of the held subject was destroyed, and every survivor is still there.
     let (_, held_hits) = env.json(&["search", "--subject", &held_subject, "--purpose", "t"]);
+    let held_hits = held_hits["hits"].clone();
     let held_before: usize = before.len() - after.len();
     assert_eq!(held_before, tombs.len());
     assert!(!held_hits.as_array().unwrap().is_empty());
@@ -182,6 +186,7 @@ fn nothing_permanent_or_undetermined_is_ever_destroyed() {
     env.json(&["dispose", "approve", id, "--actor", "bob"]);
     env.json(&["dispose", "execute", id, "--actor", "alice"]);
     let (_, left) = env.json(&["search", "--from", "1800-01-01", "--limit", "100000", "--purpose", "t"]);
+    let left = left["hits"].clone();
     let left = left.as_array().unwrap();
     assert!(!left.is_empty(), "the birthday sample is kept");
     for h in left {

@@ -110,6 +110,7 @@ fn vendor_xml_batch_archives_every_record_and_attachment_byte_exact() {
     assert_eq!(first["meta"]["document_id"], "legacy-patient-xml:D0000001");
     // Decoded for the index: Finnish letters from ISO-8859-15 are searchable.
     let (_, hits) = env.json(&["search", "--text", "päänsärky", "--purpose", "test"]);
+    let hits = hits["hits"].clone();
     assert_eq!(hits.as_array().unwrap().len(), 12, "{hits}");
     // The links survive an index rebuild from the store.
     std::fs::remove_file(env.data().join("index.sqlite")).unwrap();
@@ -118,6 +119,7 @@ fn vendor_xml_batch_archives_every_record_and_attachment_byte_exact() {
     let again = show(&env, &ids["export.xml#record=1"]);
     assert_eq!(again["attachments"], first["attachments"]);
     let (_, hits) = env.json(&["search", "--text", "päänsärky", "--purpose", "test"]);
+    let hits = hits["hits"].clone();
     assert_eq!(hits.as_array().unwrap().len(), 12, "after rebuild: {hits}");
     // A second run archives nothing twice.
     let (code, r2) = env.ingest(&dir);
@@ -160,6 +162,7 @@ fn csv_batch_joins_subjects_decodes_windows_1252_and_keeps_row_bytes() {
     assert!(row["meta"]["subject_birth_date"].is_string());
     assert_eq!(row["meta"]["media_type"], "text/csv; charset=windows-1252; header=absent");
     let (_, hits) = env.json(&["search", "--text", "tapaaminen", "--purpose", "test"]);
+    let hits = hits["hits"].clone();
     assert_eq!(hits.as_array().unwrap().len(), 12, "{hits}");
 }
 

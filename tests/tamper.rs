@@ -96,6 +96,7 @@ impl Arch {
     /// Every record the index can find, by id.
     fn records(&self) -> Vec<Value> {
         let (_, hits) = self.json(&["search", "--from", "1800-01-01", "--limit", "100000", "--purpose", "tamper test"]);
+        let hits = hits["hits"].clone();
         hits.as_array().unwrap().clone()
     }
 

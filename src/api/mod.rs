@@ -60,6 +60,9 @@ impl From<RetrieveError> for ApiError {
             RetrieveError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.code(), "no record matches that id"),
             RetrieveError::Disposed { .. } => ApiError::new(StatusCode::GONE, e.code(), e.to_string()),
             RetrieveError::Ambiguous(..) => ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()),
+            RetrieveError::Archive(crate::archive::ArchiveError::Index(i @ crate::index::IndexError::TextStale { .. })) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, i.code(), i.to_string())
+            }
             _ => ApiError::internal("retrieval", e),
         }
     }
@@ -119,7 +122,8 @@ pub fn router(archive: Archive) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/{id}", get(run))
-        .route("/api/v1/records", get(search))
+        .route("/api/v1/records", get(search_get))
+        .route("/api/v1/records/search", axum::routing::post(search_post))
         .route("/api/v1/records/{id}", get(record))
         .route("/api/v1/ledger", get(ledger))
         .with_state(archive)
@@ -187,7 +191,11 @@ async fn run(State(a): State<Archive>, headers: HeaderMap, Path(id): Path<String
     Ok(Json(json!({ "run": run, "progress": beat })))
 }
 
-#[derive(Deserialize)]
+/// A search: `GET /api/v1/records` (query string) or `POST /api/v1/records/search` (JSON
+/// body). A query naming a person or carrying free text goes only by POST: URLs end up in
+/// proxy logs and browser histories.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct SearchParams {
     subject: Option<String>,
     set_id: Option<String>,
@@ -196,13 +204,49 @@ struct SearchParams {
     from: Option<String>,
     to: Option<String>,
     text: Option<String>,
+    sort: Option<crate::index::Sort>,
     limit: Option<u32>,
+    page: Option<u32>,
     purpose: Option<String>,
 }
 
-async fn search(State(a): State<Archive>, headers: HeaderMap, Query(p): Query<SearchParams>) -> ApiResult<Json<serde_json::Value>> {
+async fn search_get(
+    State(a): State<Archive>,
+    headers: HeaderMap,
+    query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
     let t = authorize(&a, &headers, &[Role::RecordsOfficer]).await?;
-    let access = access(&t, p.purpose.as_ref())?;
+    let Query(p) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.body_text()))?;
+    if p.subject.is_some() || p.text.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "personal-data-in-url",
+            "subject and text are not taken in a URL (proxies and browsers log URLs): POST them as JSON to /api/v1/records/search",
+        ));
+    }
+    search(&a, &t, p).await
+}
+
+async fn search_post(
+    State(a): State<Archive>,
+    headers: HeaderMap,
+    body: Result<Json<SearchParams>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let t = authorize(&a, &headers, &[Role::RecordsOfficer]).await?;
+    let Json(p) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-body", format!("the search body: {}", e.body_text())))?;
+    search(&a, &t, p).await
+}
+
+async fn search(a: &Archive, t: &TokenRow, p: SearchParams) -> ApiResult<Json<serde_json::Value>> {
+    let access = access(t, p.purpose.as_ref())?;
+    for d in [&p.from, &p.to].into_iter().flatten() {
+        if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-date", "from and to are dates: YYYY-MM-DD"));
+        }
+    }
+    if p.limit.is_some_and(|l| !(1..=1000).contains(&l)) || p.page == Some(0) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-query", "limit is 1 to 1000, page is 1 or more"));
+    }
     let q = SearchQuery {
         subject: p.subject,
         set_id: p.set_id,
@@ -211,17 +255,26 @@ async fn search(State(a): State<Archive>, headers: HeaderMap, Query(p): Query<Se
         from: p.from,
         to: p.to,
         text: p.text,
-        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+        sort: p.sort,
+        limit: p.limit.unwrap_or(100),
+        page: p.page.unwrap_or(1),
     };
-    if q.subject.is_none() && q.set_id.is_none() && q.doc_type.is_none() && q.source.is_none() && q.text.is_none() && q.from.is_none() {
+    if q.subject.is_none()
+        && q.set_id.is_none()
+        && q.doc_type.is_none()
+        && q.source.is_none()
+        && q.text.is_none()
+        && q.from.is_none()
+        && q.to.is_none()
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "no-criteria",
-            "give at least one of subject, set_id, type, source, from, text",
+            "give at least one of subject, set_id, type, source, from, to, text",
         ));
     }
-    let hits = crate::retrieve::search(&a, &q, &access).await?;
-    Ok(Json(json!(hits)))
+    let page = crate::retrieve::search(a, &q, &access).await?;
+    Ok(Json(json!(page)))
 }
 
 #[derive(Deserialize)]

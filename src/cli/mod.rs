@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use arkisto::archive::Archive;
 use arkisto::config::{Config, ConfigError, Flags};
-use arkisto::index::SearchQuery;
+use arkisto::index::{SearchQuery, Sort};
 use arkisto::ingest::{self, IngestOptions};
 use arkisto::retrieve::{self, Access};
 
@@ -87,12 +87,19 @@ enum Command {
         /// Created on or before (YYYY-MM-DD).
         #[arg(long, value_name = "DATE")]
         to: Option<String>,
-        /// Words in the title or text (all must occur; `word*` matches prefixes).
+        /// Words in the title or text, in any Finnish or Swedish form (all must occur;
+        /// `"a b"` for a phrase, `word*` for words that start so).
         #[arg(long)]
         text: Option<String>,
-        /// Maximum number of results.
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
+        /// Order: relevance (the default for --text) or date (created, then record id).
+        #[arg(long, value_enum)]
+        sort: Option<SortArg>,
+        /// Records per page [default: 50; with --subject, all of them].
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Page to show (the output says which comes next).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        page: u32,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -403,6 +410,15 @@ enum FixturesCommand {
     },
 }
 
+/// `--sort`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SortArg {
+    /// Created date, then record id.
+    Date,
+    /// Best text match first (bm25 / ts_rank_cd), ties by date and record id.
+    Relevance,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum FixtureFormat {
     /// HL7 CDA R2 documents, one per file.
@@ -500,7 +516,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 _ => 3,
             })
         }
-        Command::Search { subject, set_id, doc_type, source, from, to, text, limit, access: acc } => {
+        Command::Search { subject, set_id, doc_type, source, from, to, text, sort, limit, page, access: acc } => {
             let acc = access(acc)?;
             for d in [from, to].into_iter().flatten() {
                 if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
@@ -515,7 +531,14 @@ async fn run(cli: Cli) -> Result<u8> {
                 from: from.clone(),
                 to: to.clone(),
                 text: text.clone(),
-                limit: *limit,
+                sort: sort.map(|s| match s {
+                    SortArg::Date => Sort::Date,
+                    SortArg::Relevance => Sort::Relevance,
+                }),
+                // A person's records are all listed by default: a right-of-access answer
+                // must not miss one.
+                limit: limit.unwrap_or(if subject.is_some() { u32::MAX } else { 50 }),
+                page: *page,
             };
             if q.subject.is_none()
                 && q.set_id.is_none()
@@ -528,8 +551,8 @@ async fn run(cli: Cli) -> Result<u8> {
                 bail!(UsageError("give at least one of --subject, --set-id, --type, --source, --from, --to, --text".into()));
             }
             let a = open(&cli).await?;
-            let hits = retrieve::search(&a, &q, &acc).await?;
-            output::hits(&mut out, &hits, json)?;
+            let page = retrieve::search(&a, &q, &acc).await?;
+            output::hits(&mut out, &page, json)?;
             Ok(0)
         }
         Command::AccessLog { subject, since, access: acc } => {
@@ -655,8 +678,8 @@ async fn run(cli: Cli) -> Result<u8> {
                         ids.push(retrieve::resolve(&a, r).await?);
                     }
                     if let Some(t) = text {
-                        let q = SearchQuery { text: Some(t.clone()), limit: 1_000_000, ..Default::default() };
-                        ids.extend(a.index.search(&q).await?.into_iter().map(|h| h.record_id));
+                        let q = SearchQuery { text: Some(t.clone()), ..Default::default() };
+                        ids.extend(retrieve::search_all(&a, &q).await?.into_iter().map(|h| h.record_id));
                     }
                     if text.is_some() && ids.is_empty() && subject.is_none() {
                         bail!(UsageError("the search found no records; nothing is held".into()));

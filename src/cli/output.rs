@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use arkisto::index::{Hit, RunFile, RunRow, SourceStats};
+use arkisto::index::{RunFile, RunRow, SearchPage, SourceStats};
 use arkisto::ingest::{FileOutcome, RunReport};
 use arkisto::retrieve::Record;
 use arkisto::verify::VerifyReport;
@@ -55,12 +55,13 @@ pub fn ingest(out: &mut impl Write, r: &RunReport, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn hits(out: &mut impl Write, hits: &[Hit], json: bool) -> Result<()> {
+/// A page of hits, and how many there are in all: "50 of 308 records (next: --page 2)".
+pub fn hits(out: &mut impl Write, page: &SearchPage, json: bool) -> Result<()> {
     if json {
-        writeln!(out, "{}", serde_json::to_string(hits)?)?;
+        writeln!(out, "{}", serde_json::to_string(page)?)?;
         return Ok(());
     }
-    for h in hits {
+    for h in &page.hits {
         writeln!(
             out,
             "{}  {:<25} v{:<3} {:<13} {}  [{}]",
@@ -72,7 +73,7 @@ pub fn hits(out: &mut impl Write, hits: &[Hit], json: bool) -> Result<()> {
             h.document_id.as_deref().unwrap_or("-"),
         )?;
     }
-    writeln!(out, "{} record(s)", hits.len())?;
+    writeln!(out, "{}", page_summary(page))?;
     Ok(())
 }
 
@@ -280,4 +281,21 @@ pub fn holds(out: &mut impl Write, holds: &[arkisto::index::retention::Hold], js
     }
     writeln!(out, "{} hold(s)", holds.len())?;
     Ok(())
+}
+
+/// "308 records", "50 of 308 records (next: --page 2)", "records 301–308 of 308".
+fn page_summary(p: &SearchPage) -> String {
+    let n = p.hits.len() as u64;
+    let noun = if p.total == 1 { "record" } else { "records" };
+    let next = p.next.map(|n| format!(" (next: --page {n})")).unwrap_or_default();
+    if p.page <= 1 && n == p.total {
+        format!("{} {noun}", p.total)
+    } else if p.page <= 1 {
+        format!("{n} of {} {noun}{next}", p.total)
+    } else if n == 0 {
+        format!("page {} is past the last of {} {noun}", p.page, p.total)
+    } else {
+        let first = u64::from(p.page - 1) * u64::from(p.limit) + 1;
+        format!("{noun} {first}–{} of {}{next}", first + n - 1, p.total)
+    }
 }

@@ -8,6 +8,7 @@ pub mod links;
 mod pg;
 pub mod projection;
 pub mod retention;
+mod search;
 mod sql;
 mod sqlite;
 
@@ -43,6 +44,16 @@ pub enum IndexError {
     /// An event could not be encoded for the ledger (a bug in the caller: nothing was written).
     #[error(transparent)]
     BadEvent(crate::ledger::FloatInEvent),
+    /// The text index was filled by another analyzer: text search would miss records.
+    #[error(
+        "the text index was built by analyzer {built}, and this arkisto analyses with {current}: run `arkisto index rebuild` before searching text"
+    )]
+    TextStale {
+        /// The analyzer that filled the text index.
+        built: String,
+        /// This process's analyzer.
+        current: String,
+    },
 }
 
 impl IndexError {
@@ -53,6 +64,7 @@ impl IndexError {
             IndexError::Corrupt { .. } => "index-corrupt",
             IndexError::Conflict(_) => "index-conflict",
             IndexError::BadEvent(_) => "ledger-float",
+            IndexError::TextStale { .. } => "index-text-stale",
         }
     }
 }
@@ -97,6 +109,8 @@ pub struct TextRow {
     pub title: String,
     /// Narrative text.
     pub body: String,
+    /// Declared language of the text (`fi`, `sv-FI`, ...), if any.
+    pub language: Option<String>,
 }
 
 /// Where the index places a record.
@@ -111,7 +125,8 @@ pub struct Located {
 }
 
 /// A search; every field given must match.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct SearchQuery {
     /// Subject identifier value (e.g. a henkilötunnus), exact.
     pub subject: Option<String>,
@@ -125,10 +140,70 @@ pub struct SearchQuery {
     pub from: Option<String>,
     /// Created on or before (ISO date, inclusive).
     pub to: Option<String>,
-    /// Free text over title and narrative (all words must occur; `word*` for prefixes).
+    /// Free text over title and narrative: every word must match in one of its Finnish or
+    /// Swedish forms; `"a b"` for a phrase, `word*` for a prefix (`crate::text::query`).
     pub text: Option<String>,
-    /// Maximum hits.
+    /// Order; the default is relevance for a text search, date otherwise.
+    pub sort: Option<Sort>,
+    /// Hits per page (at least 1).
     pub limit: u32,
+    /// Page, from 1 (0 is taken as 1).
+    pub page: u32,
+}
+
+/// The order of search hits. Ties are always broken by created date, then record id, so a
+/// query gives the same pages whatever the row ids (before and after `index rebuild`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    /// Created date, then record id (a version chain: version, then date).
+    Date,
+    /// Text relevance (bm25 on SQLite, `ts_rank_cd` on PostgreSQL), best first.
+    Relevance,
+}
+
+impl SearchQuery {
+    /// The order this query is answered in.
+    pub fn order(&self) -> Sort {
+        match self.sort {
+            Some(s) if self.text.is_some() => s,
+            _ if self.text.is_some() => Sort::Relevance,
+            _ => Sort::Date,
+        }
+    }
+
+    /// Hits per page and how many to skip.
+    pub fn window(&self) -> (u32, u64) {
+        let limit = self.limit.max(1);
+        (limit, u64::from(self.page.max(1) - 1) * u64::from(limit))
+    }
+}
+
+/// One page of a search, with the total.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    /// Every record that matches (not just this page).
+    pub total: u64,
+    /// This page's number, from 1.
+    pub page: u32,
+    /// Hits per page.
+    pub limit: u32,
+    /// The next page's number, if there are more hits.
+    pub next: Option<u32>,
+    /// The order of the hits.
+    pub sort: Sort,
+    /// This page's hits.
+    pub hits: Vec<Hit>,
+}
+
+impl SearchPage {
+    /// A page of `q` holding `hits` out of `total`.
+    pub fn new(q: &SearchQuery, total: u64, hits: Vec<Hit>) -> SearchPage {
+        let (limit, skip) = q.window();
+        let page = q.page.max(1);
+        let next = (skip + (hits.len() as u64) < total && !hits.is_empty()).then(|| page.saturating_add(1));
+        SearchPage { total, page, limit, next, sort: q.order(), hits }
+    }
 }
 
 /// One search hit.
@@ -263,8 +338,8 @@ pub trait Index: retention::RetentionIndex + coord::CoordIndex + links::LinkInde
     async fn resolve(&self, id: &str) -> Result<Vec<RecordId>, IndexError>;
     /// Where a record is (its metadata is read from the pack's metadata frame).
     async fn locate(&self, id: &RecordId) -> Result<Option<Located>, IndexError>;
-    /// Search.
-    async fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, IndexError>;
+    /// One page of a search, with the total number of matches.
+    async fn search(&self, q: &SearchQuery) -> Result<SearchPage, IndexError>;
     /// Every committed pack.
     async fn packs(&self) -> Result<Vec<PackRow>, IndexError>;
     /// Locations of the records the index places in a pack.

@@ -9,17 +9,19 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
-use super::sql::{corrupt, day_after, numbered, parse, split_statements};
+use super::sql::{corrupt, parse, split_statements};
 use super::*;
 use crate::ledger::Event;
 
 mod retention;
+mod search;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
     (2, include_str!("../../migrations/postgres/0002_instances.sql")),
     (3, include_str!("../../migrations/postgres/0003_links.sql")),
     (4, include_str!("../../migrations/postgres/0004_event_body.sql")),
+    (5, include_str!("../../migrations/postgres/0005_analysed_text.sql")),
 ];
 
 crate::index::coord::impl_coord!(PgIndex, PgRow, crate::index::sql::numbered);
@@ -160,37 +162,6 @@ fn run_from_row(r: &PgRow) -> Result<RunRow, IndexError> {
     })
 }
 
-/// Turn user words into a safe `to_tsquery` string: letters and digits only (no operator can
-/// be smuggled in), a trailing `*` kept as a prefix match, all words required.
-pub fn ts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split_whitespace()
-        .filter_map(|w| {
-            let (w, prefix) = match w.strip_suffix('*') {
-                Some(s) => (s, true),
-                None => (w, false),
-            };
-            let clean: String = w.chars().filter(|c| c.is_alphanumeric()).collect();
-            (!clean.is_empty()).then(|| format!("{clean}{}", if prefix { ":*" } else { "" }))
-        })
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" & "))
-}
-
-/// Most text indexed per record (a tsvector holds at most 1 MiB).
-const MAX_TEXT: usize = 256 * 1024;
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 #[async_trait]
 impl Index for PgIndex {
     async fn migrate(&self) -> Result<(), IndexError> {
@@ -200,7 +171,7 @@ impl Index for PgIndex {
         if let Ok(v) = applied
             && MIGRATIONS.iter().all(|(m, _)| v.contains(m))
         {
-            return Ok(());
+            return self.stamp_if_empty().await;
         }
         let (_guard, mut tx) = self.write_tx().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
@@ -217,16 +188,20 @@ impl Index for PgIndex {
             }
         }
         tx.commit().await?;
-        Ok(())
+        self.stamp_if_empty().await
     }
 
     async fn clear(&self) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
         sqlx::query(
-            "TRUNCATE records_text, records, packs, run_files, runs, ledger, counters, dicts, facts, hold_records, holds, disposal_plans, tombstones, run_heartbeats, batch_claims, api_tokens, record_links",
+            "TRUNCATE records_text, records, packs, run_files, runs, ledger, counters, dicts, facts, hold_records, holds, disposal_plans, tombstones, run_heartbeats, batch_claims, api_tokens, record_links, index_meta",
         )
         .execute(&mut *tx)
         .await?;
+        sqlx::query("INSERT INTO index_meta (key, value) VALUES ('text_analyzer', $1)")
+            .bind(crate::text::analyzer().id())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -365,19 +340,16 @@ impl Index for PgIndex {
     }
 
     async fn index_text(&self, rows: &[TextRow]) -> Result<(), IndexError> {
+        // Analysed before the write lock is taken: it is the costly part. The vector is built
+        // here, not by to_tsvector, so both backends index the same terms.
+        let a = crate::text::analyzer();
+        let vectors: Vec<(i64, String)> =
+            rows.iter().map(|r| (r.row_id, crate::text::Analysed::new(a, r.language.as_deref(), &r.title, &r.body).tsvector())).collect();
         let (_guard, mut tx) = self.write_tx().await?;
-        for chunk in rows.chunks(64) {
-            // Both configurations: Finnish and Swedish stems (ä, ö, å are letters to both).
-            // A tsvector holds at most 1 MiB; the head of a very long narrative is indexed.
+        for chunk in vectors.chunks(64) {
             let mut fts = sqlx::QueryBuilder::<Postgres>::new("INSERT INTO records_text (id, tsv) ");
-            fts.push_values(chunk, |mut b, r| {
-                let text = format!("{} {}", r.title, truncate(&r.body, MAX_TEXT));
-                b.push_bind(r.row_id)
-                    .push("to_tsvector('finnish', ")
-                    .push_bind_unseparated(text.clone())
-                    .push_unseparated(") || to_tsvector('swedish', ")
-                    .push_bind_unseparated(text)
-                    .push_unseparated(")");
+            fts.push_values(chunk, |mut b, (id, tsv)| {
+                b.push_bind(id).push_bind(tsv.as_str()).push_unseparated("::tsvector");
             });
             fts.push(" ON CONFLICT (id) DO NOTHING");
             fts.build().execute(&mut *tx).await?;
@@ -449,75 +421,8 @@ impl Index for PgIndex {
         }))
     }
 
-    async fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
-        let mut sql = String::from(
-            "SELECT r.record_id, r.document_id, r.set_id, r.version, r.subject_value, r.title, r.doc_type, r.created, r.source FROM records r",
-        );
-        let mut wh: Vec<&str> = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
-        if let Some(t) = q.text.as_deref() {
-            let Some(fq) = ts_query(t) else { return Ok(Vec::new()) };
-            sql += " JOIN records_text f ON f.id = r.id";
-            wh.push("(f.tsv @@ to_tsquery('finnish', ?) OR f.tsv @@ to_tsquery('swedish', ?))");
-            binds.push(fq.clone());
-            binds.push(fq);
-        }
-        for (v, clause) in [
-            (&q.subject, "r.subject_value = ?"),
-            (&q.set_id, "r.set_id = ?"),
-            (&q.doc_type, "r.doc_type = ?"),
-            (&q.source, "r.source = ?"),
-            (&q.from, "r.created >= ?"),
-        ] {
-            if let Some(v) = v {
-                wh.push(clause);
-                binds.push(v.clone());
-            }
-        }
-        if let Some(to) = &q.to {
-            wh.push("r.created < ?");
-            binds.push(day_after(to));
-        }
-        if !wh.is_empty() {
-            sql += " WHERE ";
-            sql += &wh.join(" AND ");
-        }
-        // Free text: most recently archived first, which the text index yields in order and
-        // can stop after `limit` (ordering millions of matches by date took seconds at 10M
-        // records: benches/search.sh). Otherwise by date.
-        sql += if q.set_id.is_some() {
-            " ORDER BY r.version, r.created"
-        } else if q.text.is_some() {
-            " ORDER BY r.id DESC"
-        } else {
-            " ORDER BY r.created, r.record_id"
-        };
-        sql += &format!(" LIMIT {}", q.limit.max(1));
-        if q.text.is_some() && q.set_id.is_none() {
-            // The page (newest matches) is shown in date order, like every other search.
-            sql = format!("SELECT * FROM ({sql}) page ORDER BY created, record_id");
-        }
-        let sql = numbered(&sql);
-        let mut query = sqlx::query(&sql);
-        for b in &binds {
-            query = query.bind(b);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Hit {
-                    record_id: RecordId(parse("records.record_id", &r.try_get::<String, _>("record_id")?)?),
-                    document_id: r.try_get("document_id")?,
-                    set_id: r.try_get("set_id")?,
-                    version: r.try_get("version")?,
-                    subject: r.try_get("subject_value")?,
-                    title: r.try_get("title")?,
-                    doc_type: r.try_get("doc_type")?,
-                    created: r.try_get("created")?,
-                    source: r.try_get("source")?,
-                })
-            })
-            .collect()
+    async fn search(&self, q: &SearchQuery) -> Result<SearchPage, IndexError> {
+        self.search_page(q).await
     }
 
     async fn packs(&self) -> Result<Vec<PackRow>, IndexError> {
@@ -771,13 +676,10 @@ fn dict_from_row(r: &PgRow) -> Result<DictInfo, IndexError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{numbered, ts_query};
+    use crate::index::sql::numbered;
 
     #[test]
-    fn text_queries_cannot_inject_syntax() {
-        assert_eq!(ts_query("päänsärky kova*").unwrap(), "päänsärky & kova:*");
-        assert_eq!(ts_query("a' | !b & (c:*").unwrap(), "a & b & c:*");
-        assert!(ts_query("  '() ").is_none());
+    fn placeholders_are_numbered() {
         assert_eq!(numbered("a = ? AND b < ?"), "a = $1 AND b < $2");
     }
 }

@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::sql::{corrupt, day_after, parse, split_statements};
+use super::sql::{corrupt, parse, split_statements};
 use super::*;
 use crate::ledger::Event;
 
 mod retention;
+mod search;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
@@ -19,10 +20,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/sqlite/0003_fts_vocab.sql")),
     (4, include_str!("../../migrations/sqlite/0004_links.sql")),
     (5, include_str!("../../migrations/sqlite/0005_event_body.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_analysed_text.sql")),
 ];
-
-/// A prefix that stands for more words than this is searched as a prefix (FTS5's way).
-const MAX_PREFIX_EXPANSION: usize = 1000;
 
 crate::index::coord::impl_coord!(SqliteIndex, SqliteRow, crate::index::sql::as_is);
 crate::index::links::impl_links!(SqliteIndex, crate::index::sql::as_is);
@@ -173,53 +172,6 @@ fn run_from_row(r: &SqliteRow) -> Result<RunRow, IndexError> {
     })
 }
 
-/// Turn user words into a safe FTS5 query: every word quoted (no FTS syntax injection),
-/// a trailing `*` kept as a prefix search, all words required.
-pub fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split_whitespace()
-        .filter_map(|w| {
-            let (w, prefix) = match w.strip_suffix('*') {
-                Some(s) => (s, true),
-                None => (w, false),
-            };
-            let clean: String = w.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '.').collect();
-            (!clean.is_empty()).then(|| format!("\"{}\"{}", clean.replace('"', ""), if prefix { "*" } else { "" }))
-        })
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" AND "))
-}
-
-impl SqliteIndex {
-    /// [`fts_query`], with each `word*` replaced by an OR of the indexed words it stands for
-    /// (up to [`MAX_PREFIX_EXPANSION`]); `None` when nothing can match.
-    async fn expand_prefixes(&self, text: &str) -> Result<Option<String>, IndexError> {
-        let mut parts = Vec::new();
-        for w in text.split_whitespace() {
-            let Some(fq) = fts_query(w) else { continue };
-            let Some(p) = w.strip_suffix('*').map(str::to_lowercase).filter(|p| !p.is_empty() && p.chars().all(char::is_alphanumeric))
-            else {
-                parts.push(fq);
-                continue;
-            };
-            let terms: Vec<String> =
-                sqlx::query_scalar("SELECT term FROM records_fts_vocab WHERE term >= ? AND term < ? ORDER BY term LIMIT ?")
-                    .bind(&p)
-                    .bind(format!("{p}\u{10ffff}"))
-                    .bind((MAX_PREFIX_EXPANSION + 1) as i64)
-                    .fetch_all(&self.pool)
-                    .await?;
-            match terms.len() {
-                0 => return Ok(None),
-                n if n > MAX_PREFIX_EXPANSION => parts.push(fq),
-                _ => parts
-                    .push(format!("({})", terms.iter().map(|t| format!("\"{}\"", t.replace('"', ""))).collect::<Vec<_>>().join(" OR "))),
-            }
-        }
-        Ok((!parts.is_empty()).then(|| parts.join(" AND ")))
-    }
-}
-
 #[async_trait]
 impl Index for SqliteIndex {
     async fn migrate(&self) -> Result<(), IndexError> {
@@ -237,14 +189,23 @@ impl Index for SqliteIndex {
                 sqlx::query("INSERT INTO schema_migrations VALUES (?, datetime('now'))").bind(v).execute(&mut *tx).await?;
             }
         }
+        // An empty index is filled by this analyzer.
+        sqlx::query(
+            "INSERT INTO index_meta (key, value) SELECT 'text_analyzer', ? WHERE NOT EXISTS (SELECT 1 FROM records)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(crate::text::analyzer().id())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn clear(&self) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
+        // FTS5's own reset: its row count and lengths (bm25's inputs) start over too.
+        sqlx::query("INSERT INTO records_fts (records_fts) VALUES ('delete-all')").execute(&mut *tx).await?;
         for t in [
-            "records_fts",
             "records",
             "packs",
             "run_files",
@@ -261,9 +222,14 @@ impl Index for SqliteIndex {
             "batch_claims",
             "api_tokens",
             "record_links",
+            "index_meta",
         ] {
             sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
         }
+        sqlx::query("INSERT INTO index_meta (key, value) VALUES ('text_analyzer', ?)")
+            .bind(crate::text::analyzer().id())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -402,11 +368,20 @@ impl Index for SqliteIndex {
     }
 
     async fn index_text(&self, rows: &[TextRow]) -> Result<(), IndexError> {
+        // Analysed before the write lock is taken: it is the costly part.
+        let a = crate::text::analyzer();
+        let cols: Vec<(i64, String, String)> = rows
+            .iter()
+            .map(|r| {
+                let t = crate::text::Analysed::new(a, r.language.as_deref(), &r.title, &r.body);
+                (r.row_id, crate::text::Analysed::fts_column(&t.title), crate::text::Analysed::fts_column(&t.body))
+            })
+            .collect();
         let (_guard, mut tx) = self.write_tx().await?;
-        for chunk in rows.chunks(64) {
+        for chunk in cols.chunks(64) {
             let mut fts = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO records_fts (rowid, title, body) ");
-            fts.push_values(chunk, |mut b, r| {
-                b.push_bind(r.row_id).push_bind(r.title.as_str()).push_bind(r.body.as_str());
+            fts.push_values(chunk, |mut b, (id, title, body)| {
+                b.push_bind(id).push_bind(title.as_str()).push_bind(body.as_str());
             });
             fts.build().execute(&mut *tx).await?;
         }
@@ -477,73 +452,8 @@ impl Index for SqliteIndex {
         }))
     }
 
-    async fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
-        let mut sql = String::from(
-            "SELECT r.record_id, r.document_id, r.set_id, r.version, r.subject_value, r.title, r.doc_type, r.created, r.source FROM records r",
-        );
-        let mut wh: Vec<&str> = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
-        if let Some(t) = q.text.as_deref() {
-            let Some(fq) = self.expand_prefixes(t).await? else { return Ok(Vec::new()) };
-            sql += " JOIN records_fts f ON f.rowid = r.id";
-            wh.push("records_fts MATCH ?");
-            binds.push(fq);
-        }
-        for (v, clause) in [
-            (&q.subject, "r.subject_value = ?"),
-            (&q.set_id, "r.set_id = ?"),
-            (&q.doc_type, "r.doc_type = ?"),
-            (&q.source, "r.source = ?"),
-            (&q.from, "r.created >= ?"),
-        ] {
-            if let Some(v) = v {
-                wh.push(clause);
-                binds.push(v.clone());
-            }
-        }
-        if let Some(to) = &q.to {
-            wh.push("r.created < ?");
-            binds.push(day_after(to));
-        }
-        if !wh.is_empty() {
-            sql += " WHERE ";
-            sql += &wh.join(" AND ");
-        }
-        // Free text: most recently archived first, which the text index yields in order and
-        // can stop after `limit` (ordering millions of matches by date took seconds at 10M
-        // records: benches/search.sh). Otherwise by date.
-        sql += if q.set_id.is_some() {
-            " ORDER BY r.version, r.created"
-        } else if q.text.is_some() {
-            " ORDER BY f.rowid DESC"
-        } else {
-            " ORDER BY r.created, r.record_id"
-        };
-        sql += &format!(" LIMIT {}", q.limit.max(1));
-        if q.text.is_some() && q.set_id.is_none() {
-            // The page (newest matches) is shown in date order, like every other search.
-            sql = format!("SELECT * FROM ({sql}) page ORDER BY created, record_id");
-        }
-        let mut query = sqlx::query(&sql);
-        for b in &binds {
-            query = query.bind(b);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Hit {
-                    record_id: RecordId(parse("records.record_id", &r.try_get::<String, _>("record_id")?)?),
-                    document_id: r.try_get("document_id")?,
-                    set_id: r.try_get("set_id")?,
-                    version: r.try_get("version")?,
-                    subject: r.try_get("subject_value")?,
-                    title: r.try_get("title")?,
-                    doc_type: r.try_get("doc_type")?,
-                    created: r.try_get("created")?,
-                    source: r.try_get("source")?,
-                })
-            })
-            .collect()
+    async fn search(&self, q: &SearchQuery) -> Result<SearchPage, IndexError> {
+        self.search_page(q).await
     }
 
     async fn packs(&self) -> Result<Vec<PackRow>, IndexError> {
@@ -790,16 +700,4 @@ fn dict_from_row(r: &SqliteRow) -> Result<DictInfo, IndexError> {
         trained_ratio: r.try_get("trained_ratio")?,
         created_at: r.try_get("created_at")?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fts_query;
-
-    #[test]
-    fn fts_queries_cannot_inject_syntax() {
-        assert_eq!(fts_query("päänsärky kova*").unwrap(), "\"päänsärky\" AND \"kova\"*");
-        assert_eq!(fts_query("a\" OR title:x NEAR(").unwrap(), "\"a\" AND \"OR\" AND \"titlex\" AND \"NEAR\"");
-        assert!(fts_query("  \"() ").is_none());
-    }
 }

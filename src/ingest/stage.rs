@@ -242,7 +242,12 @@ impl PackStage {
         }
         let row_id = self.row_ids.next()?;
         let title = rec.meta.title.clone().unwrap_or_default();
-        if !self.text.send(crate::index::TextRow { row_id, title, body: std::mem::take(&mut rec.narrative) }) {
+        if !self.text.send(crate::index::TextRow {
+            row_id,
+            title,
+            body: std::mem::take(&mut rec.narrative),
+            language: rec.meta.language.clone(),
+        }) {
             return Err(self.text.stopped_error());
         }
         let Some(op) = self.open.get_mut(&group) else { return Ok(()) };

@@ -54,6 +54,7 @@ mod tests {
             findings: vec![],
             local_header: None,
             parent: None,
+            language: None,
         }
     }
 

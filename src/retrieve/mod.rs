@@ -4,7 +4,7 @@
 
 use crate::archive::{Archive, ArchiveError, now};
 use crate::ids::RecordId;
-use crate::index::{Hit, Located, SearchQuery};
+use crate::index::{Hit, Located, SearchPage, SearchQuery};
 use crate::ledger::{self, NewEvent};
 use crate::pack;
 use crate::record::RecordMeta;
@@ -247,20 +247,35 @@ pub async fn get_to_file(archive: &Archive, id: &str, access: &Access, dest: &Pa
     Ok((rec, n))
 }
 
-/// Search, logged as an access naming the query and the records it revealed.
-pub async fn search(archive: &Archive, q: &SearchQuery, access: &Access) -> Result<Vec<Hit>, RetrieveError> {
-    let hits = archive.index.search(q).await?;
-    let subjects: std::collections::BTreeSet<&str> = hits.iter().filter_map(|h| h.subject.as_deref()).collect();
+/// Search one page, logged as an access naming the query, the total and the records the
+/// page revealed.
+pub async fn search(archive: &Archive, q: &SearchQuery, access: &Access) -> Result<SearchPage, RetrieveError> {
+    let page = archive.index.search(q).await?;
+    let subjects: std::collections::BTreeSet<&str> = page.hits.iter().filter_map(|h| h.subject.as_deref()).collect();
     log(
         archive,
         access,
         ledger::ACCESS,
         q.subject.clone().unwrap_or_else(|| "search".into()),
-        serde_json::json!({ "action": "search", "query": q, "hits": hits.len(), "subjects": subjects,
-            "records": hits.iter().map(|h| h.record_id).collect::<Vec<_>>() }),
+        serde_json::json!({ "action": "search", "query": q, "total": page.total, "page": page.page, "hits": page.hits.len(),
+            "subjects": subjects, "records": page.hits.iter().map(|h| h.record_id).collect::<Vec<_>>() }),
     )
     .await?;
-    Ok(hits)
+    Ok(page)
+}
+
+/// Every record a query matches, all pages (for holds and exports, which must not miss one).
+pub async fn search_all(archive: &Archive, q: &SearchQuery) -> Result<Vec<Hit>, RetrieveError> {
+    let mut q = SearchQuery { limit: 10_000, page: 1, ..q.clone() };
+    let mut all = Vec::new();
+    loop {
+        let page = archive.index.search(&q).await?;
+        all.extend(page.hits);
+        match page.next {
+            Some(n) => q.page = n,
+            None => return Ok(all),
+        }
+    }
 }
 
 /// A record's retention: the decision stored at ingest, and the rules applied today to the

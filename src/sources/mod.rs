@@ -103,6 +103,7 @@ pub fn rules(p: &Profile) -> Rules {
         subject_root: p.subject_root.clone(),
         date_formats: p.date_formats.clone(),
         retention: p.retention.clone(),
+        language: p.language.clone(),
     }
 }
 

@@ -259,6 +259,9 @@ pub struct Profile {
     /// Source retention class value → arkisto retention class.
     #[serde(default)]
     pub retention: BTreeMap<String, String>,
+    /// Language of the records' text (`fi` or `sv`), for search; without it, each record's
+    /// language is told from its words.
+    pub language: Option<String>,
 }
 
 fn default_encoding() -> String {

@@ -47,6 +47,8 @@ pub struct Rules {
     pub date_formats: Vec<String>,
     /// Source class value → arkisto class.
     pub retention: std::collections::BTreeMap<String, String>,
+    /// Language of the records' text (`fi`, `sv`), if the profile says.
+    pub language: Option<String>,
 }
 
 /// One record to validate.
@@ -209,6 +211,7 @@ pub fn validate(m: MappedInput, rules: &Rules, ctx: &Context) -> Result<Validate
         findings,
         local_header: None,
         parent,
+        language: rules.language.clone(),
     };
     Ok(ValidatedRecord { meta, bytes: input.bytes, narrative, source: None })
 }

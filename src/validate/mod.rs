@@ -300,6 +300,7 @@ pub fn validate(input: IngestedRecord, doc: CdaDocument, ctx: &Context) -> Resul
         ingested_at: ctx.now.clone(),
         retention,
         findings: f,
+        language: h.language.clone(),
         local_header: Some(doc.header.local).filter(|l| *l != Default::default()),
         parent: None,
     };

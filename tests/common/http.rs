@@ -68,10 +68,23 @@ impl Resp {
 
 /// GET `path` with an optional bearer token.
 pub fn get(addr: &str, path: &str, token: Option<&str>) -> Resp {
+    request(addr, "GET", path, token, None)
+}
+
+/// POST a JSON body to `path` with an optional bearer token.
+#[allow(dead_code)]
+pub fn post(addr: &str, path: &str, token: Option<&str>, body: &serde_json::Value) -> Resp {
+    request(addr, "POST", path, token, Some(body))
+}
+
+fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&serde_json::Value>) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect to the API");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let typed =
+        if body.is_empty() { String::new() } else { format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()) };
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{typed}Connection: close\r\n\r\n{body}").unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");

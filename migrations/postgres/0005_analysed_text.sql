@@ -1,0 +1,6 @@
+-- The text index holds tsvectors built by arkisto's own analyzer (src/text), the same terms
+-- the SQLite index holds. The old vectors came from to_tsvector('finnish'/'swedish'); they
+-- are dropped and `arkisto index rebuild` analyses the records again (the text index is
+-- stamped with the analyzer that filled it: index_meta.text_analyzer).
+TRUNCATE records_text;
+CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
