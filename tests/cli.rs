@@ -391,7 +391,8 @@ fn two_ingests_at_once_on_one_archive_both_complete() {
 fn access_log_tells_a_client_who_used_their_data_and_why() {
     let env = Env::new();
     env.ingest(&valid_small());
-    let (_, hits) = env.json(&["search", "--text", "potilas", "--limit", "1", "--purpose", "selvitys", "--actor", "hoitaja"]);
+    let (_, hits) =
+        env.json(&["search", "--text", "potilas", "--sort", "date", "--limit", "1", "--purpose", "selvitys", "--actor", "hoitaja"]);
     let hits = hits["hits"].clone();
     let subject = hits[0]["subject"].as_str().unwrap().to_string();
     let id = hits[0]["record_id"].as_str().unwrap().to_string();
@@ -506,4 +507,29 @@ fn embedded_len(env: &Env, r: &serde_json::Value) -> usize {
             o.stdout.len()
         })
         .sum()
+}
+
+#[test]
+fn a_text_index_built_by_another_analyzer_is_refused_until_rebuilt() {
+    let env = Env::new();
+    // Filled without libvoikko (Snowball alone), searched with it: text search would miss
+    // inflected forms silently, so it refuses and says what to do.
+    let o = env.run_env(&["ingest", valid_small().to_str().unwrap()], &[("ARKISTO_NO_VOIKKO", "1")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let args = ["search", "--text", "päänsärky", "--purpose", "t"];
+    let o = env.run_env(&args, &[("ARKISTO_NO_VOIKKO", "1")]);
+    assert!(o.status.success(), "the same analyzer searches: {}", String::from_utf8_lossy(&o.stderr));
+    if !arkisto::text::analyzer().has_voikko() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "libvoikko is missing");
+        return;
+    }
+    let o = env.run(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("arkisto index rebuild"), "{err}");
+    // Metadata searches are not affected.
+    assert!(env.run(&["search", "--from", "1900-01-01", "--purpose", "t"]).status.success());
+    let (code, r) = env.json(&["index", "rebuild"]);
+    assert_eq!(code, 0, "{r}");
+    let (code, v) = env.json(&args);
+    assert!(code == 0 && v["total"].as_u64() > Some(0), "{v}");
 }

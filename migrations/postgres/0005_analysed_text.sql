@@ -4,3 +4,6 @@
 -- stamped with the analyzer that filled it: index_meta.text_analyzer).
 TRUNCATE records_text;
 CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Text indexed ahead of its record's commit (the row id reserved, the record not yet in
+-- `records`). While none is pending, a text search counts its matches in records_text alone.
+CREATE TABLE text_pending (row_id BIGINT PRIMARY KEY);

@@ -8,3 +8,6 @@ DROP TABLE IF EXISTS records_fts;
 CREATE VIRTUAL TABLE records_fts USING fts5(title, body, content = '', contentless_delete = 1, tokenize = 'ascii');
 CREATE VIRTUAL TABLE records_fts_vocab USING fts5vocab(records_fts, 'row');
 CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Text indexed ahead of its record's commit (the row id reserved, the record not yet in
+-- `records`). While none is pending, a text search counts its matches in FTS5 alone.
+CREATE TABLE text_pending (row_id INTEGER PRIMARY KEY);

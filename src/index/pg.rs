@@ -194,7 +194,7 @@ impl Index for PgIndex {
     async fn clear(&self) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
         sqlx::query(
-            "TRUNCATE records_text, records, packs, run_files, runs, ledger, counters, dicts, facts, hold_records, holds, disposal_plans, tombstones, run_heartbeats, batch_claims, api_tokens, record_links, index_meta",
+            "TRUNCATE records_text, records, packs, run_files, runs, ledger, counters, dicts, facts, hold_records, holds, disposal_plans, tombstones, run_heartbeats, batch_claims, api_tokens, record_links, index_meta, text_pending",
         )
         .execute(&mut *tx)
         .await?;
@@ -274,6 +274,7 @@ impl Index for PgIndex {
         .execute(&mut *tx)
         .await?;
         // Multi-row inserts: one round trip per chunk, not per row.
+        crate::index::search::unpend!(tx, records, Postgres);
         for chunk in records.chunks(64) {
             let mut qb = sqlx::QueryBuilder::<Postgres>::new(
                 "INSERT INTO records (id, record_id, document_id, set_id, version, subject_root, subject_value, title, doc_type, created, service_time, \
@@ -353,6 +354,21 @@ impl Index for PgIndex {
             });
             fts.push(" ON CONFLICT (id) DO NOTHING");
             fts.build().execute(&mut *tx).await?;
+            let mut pending = sqlx::QueryBuilder::<Postgres>::new("INSERT INTO text_pending (row_id) ");
+            pending.push_values(chunk, |mut b, r| {
+                b.push_bind(r.0);
+            });
+            pending.push(" ON CONFLICT DO NOTHING");
+            pending.build().execute(&mut *tx).await?;
+            // The record may have been committed already (the text writer runs behind).
+            let mut done =
+                sqlx::QueryBuilder::<Postgres>::new("DELETE FROM text_pending WHERE row_id IN (SELECT id FROM records WHERE id IN (");
+            let mut sep = done.separated(", ");
+            for r in chunk {
+                sep.push_bind(r.0);
+            }
+            done.push("))");
+            done.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -468,6 +484,12 @@ impl Index for PgIndex {
             .bind(run.run_id.to_string())
             .execute(&mut *tx)
             .await?;
+        crate::index::search::sweep_pending!(
+            tx,
+            run,
+            crate::index::sql::numbered,
+            "DELETE FROM records_text WHERE id IN (SELECT row_id FROM text_pending)"
+        );
         Self::commit_with(tx, events, now).await
     }
 

@@ -29,6 +29,38 @@ macro_rules! hit {
 }
 pub(super) use hit;
 
+/// Text rows of records now committed are no longer pending (in the commit's transaction).
+macro_rules! unpend {
+    ($tx:expr, $records:expr, $db:ident) => {
+        for chunk in $records.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM text_pending WHERE row_id IN (");
+            let mut sep = qb.separated(", ");
+            for r in chunk {
+                sep.push_bind(r.row_id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(super) use unpend;
+
+/// When no other run is going on, text still pending belongs to records that will never be
+/// committed (a run that failed or was killed): it is removed, so that counts need no join.
+macro_rules! sweep_pending {
+    ($tx:expr, $run:expr, $sql:expr, $fts_delete:expr) => {{
+        let others: i64 = sqlx::query_scalar(&$sql("SELECT count(*) FROM runs WHERE status = 'running' AND run_id <> ?"))
+            .bind($run.run_id.to_string())
+            .fetch_one(&mut *$tx)
+            .await?;
+        if others == 0 {
+            sqlx::query($fts_delete).execute(&mut *$tx).await?;
+            sqlx::query("DELETE FROM text_pending").execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(super) use sweep_pending;
+
 /// Text search needs the text index to have been filled by this process's analyzer (`built`
 /// is the one it was): with another, a search would miss records silently.
 pub(super) fn text_ready(built: Option<String>) -> Result<(), IndexError> {

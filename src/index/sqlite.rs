@@ -223,6 +223,7 @@ impl Index for SqliteIndex {
             "api_tokens",
             "record_links",
             "index_meta",
+            "text_pending",
         ] {
             sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
         }
@@ -301,6 +302,7 @@ impl Index for SqliteIndex {
         .bind(pack.run_id.map(|r| r.to_string()))
         .execute(&mut *tx)
         .await?;
+        crate::index::search::unpend!(tx, records, Sqlite);
         // Multi-row inserts: one round trip per chunk, not per row.
         for chunk in records.chunks(64) {
             let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
@@ -384,6 +386,21 @@ impl Index for SqliteIndex {
                 b.push_bind(id).push_bind(title.as_str()).push_bind(body.as_str());
             });
             fts.build().execute(&mut *tx).await?;
+            let mut pending = sqlx::QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO text_pending (row_id) ");
+            pending.push_values(chunk, |mut b, r| {
+                b.push_bind(r.0);
+            });
+            pending.push("");
+            pending.build().execute(&mut *tx).await?;
+            // The record may have been committed already (the text writer runs behind).
+            let mut done =
+                sqlx::QueryBuilder::<Sqlite>::new("DELETE FROM text_pending WHERE row_id IN (SELECT id FROM records WHERE id IN (");
+            let mut sep = done.separated(", ");
+            for r in chunk {
+                sep.push_bind(r.0);
+            }
+            done.push("))");
+            done.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -499,6 +516,12 @@ impl Index for SqliteIndex {
             .bind(run.run_id.to_string())
             .execute(&mut *tx)
             .await?;
+        crate::index::search::sweep_pending!(
+            tx,
+            run,
+            crate::index::sql::as_is,
+            "DELETE FROM records_fts WHERE rowid IN (SELECT row_id FROM text_pending)"
+        );
         Self::commit_with(tx, events, now).await
     }
 

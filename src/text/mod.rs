@@ -143,11 +143,19 @@ impl Analyzer {
         }
     }
 
-    /// Snowball's Swedish stem, with the unstressed `e` of a final `-el`/`-er`/`-en` dropped
-    /// (`läkemedel`, `läkemedlet` → `läkemedl`; `finger`, `fingrar` → `fingr`), which
-    /// Snowball leaves to the inflected forms only.
+    /// Snowball's Swedish stem, then what Snowball leaves: the definite `-et` (`barnet`,
+    /// `receptet`), then `-at`/`-an` (`hjärtat`, `lungan`), then the unstressed `e` of a final
+    /// `-el`/`-er`/`-en` (`läkemedel`, `läkemedlet` → `läkemedl`; `finger`, `fingrar` →
+    /// `fingr`). Each only where at least four letters stay.
     fn sv_stem(&self, word: &str) -> String {
         let mut s = self.sv.stem(word).into_owned();
+        for ends in [&["et"][..], &["at", "an"]] {
+            if let Some(e) = ends.iter().find(|e| s.ends_with(*e))
+                && s.chars().count() >= 6
+            {
+                s.truncate(s.len() - e.len());
+            }
+        }
         let c: Vec<char> = s.chars().collect();
         if c.len() >= 5
             && let [.., x, 'e', 'l' | 'r' | 'n'] = c[..]

@@ -57,10 +57,12 @@ impl Voikko {
         &self.version
     }
 
-    /// The base forms of a (lower-case) word, in libvoikko's order, without repeats; empty
+    /// The base forms of a (lower-case) word without repeats, nouns first (`hammasta` is
+    /// `hammas`, tooth, before `hammastaa`, to tooth), otherwise in libvoikko's order; empty
     /// when the dictionary does not know the word.
     pub fn base_forms(&self, word: &str) -> Vec<String> {
         let Ok(w) = CString::new(word) else { return Vec::new() };
+        let mut nouns: Vec<String> = Vec::new();
         let mut out: Vec<String> = Vec::new();
         let Ok(h) = self.handle.lock() else { return out };
         // SAFETY: `h.0` is a live handle (terminated only in Drop); the analysis list is
@@ -72,19 +74,27 @@ impl Voikko {
             }
             let mut p = list;
             while !(*p).is_null() {
+                let class = (self.value)(*p, c"CLASS".as_ptr());
+                let noun = !class.is_null() && CStr::from_ptr(class).to_bytes() == b"nimisana";
+                if !class.is_null() {
+                    (self.free_value)(class);
+                }
                 let v = (self.value)(*p, c"BASEFORM".as_ptr());
                 if !v.is_null() {
                     let s = CStr::from_ptr(v).to_string_lossy().to_lowercase();
                     (self.free_value)(v);
-                    if !s.is_empty() && !out.contains(&s) {
-                        out.push(s);
+                    let to = if noun { &mut nouns } else { &mut out };
+                    if !s.is_empty() && !to.contains(&s) {
+                        to.push(s);
                     }
                 }
                 p = p.add(1);
             }
             (self.free_analysis)(list);
         }
-        out
+        out.retain(|s| !nouns.contains(s));
+        nouns.extend(out);
+        nouns
     }
 }
 

@@ -38,7 +38,13 @@ impl PgIndex {
             binds.insert(0, tsquery(&clauses));
         }
         let cond = if wh.is_empty() { String::new() } else { format!(" WHERE {}", wh.join(" AND ")) };
-        let sql = numbered(&format!("SELECT count(*){from}{cond}"));
+        // Text alone, and no text pending a commit: count in records_text without the join.
+        let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM text_pending)").fetch_one(&self.pool).await?;
+        let sql = if q.text.is_some() && wh.len() == 1 && !pending {
+            "SELECT count(*) FROM records_text f WHERE f.tsv @@ CAST($1 AS tsquery)".to_string()
+        } else {
+            numbered(&format!("SELECT count(*){from}{cond}"))
+        };
         let mut count = sqlx::query_scalar::<_, i64>(&sql).persistent(false);
         for b in &binds {
             count = count.bind(b);
