@@ -93,4 +93,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
+# The API against its OpenAPI document, with each role's token (the debug build the tests used).
+need st || python3 -m pip install --quiet schemathesis
+echo "== schemathesis"; infra/schemathesis.sh
 # (the EXIT trap stops the servers)

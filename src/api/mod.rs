@@ -175,9 +175,28 @@ struct Limit {
     limit: Option<u32>,
 }
 
-async fn runs(State(a): State<Archive>, headers: HeaderMap, Query(q): Query<Limit>) -> ApiResult<Json<serde_json::Value>> {
+/// A query string, or a 400 that says what is wrong with it (in the API's error shape).
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(t)| t).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.body_text()))
+}
+
+/// `limit` within 1..=1000 (default `default`), or a 400.
+fn limit(l: Option<u32>, default: u32) -> ApiResult<u32> {
+    match l {
+        None => Ok(default),
+        Some(l @ 1..=1000) => Ok(l),
+        Some(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-query", "limit is 1 to 1000")),
+    }
+}
+
+async fn runs(
+    State(a): State<Archive>,
+    headers: HeaderMap,
+    q: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
     authorize(&a, &headers, STAFF).await?;
-    let runs = a.index.runs(q.limit.unwrap_or(50).clamp(1, 1000)).await.map_err(|e| ApiError::internal("runs", e))?;
+    let q = query(q)?;
+    let runs = a.index.runs(limit(q.limit, 50)?).await.map_err(|e| ApiError::internal("runs", e))?;
     Ok(Json(json!(runs)))
 }
 
@@ -205,9 +224,29 @@ struct SearchParams {
     to: Option<String>,
     text: Option<String>,
     sort: Option<crate::index::Sort>,
+    #[serde(default, deserialize_with = "whole_number")]
     limit: Option<u32>,
+    #[serde(default, deserialize_with = "whole_number")]
     page: Option<u32>,
     purpose: Option<String>,
+}
+
+/// A u32 written as JSON Schema's integer: `3` or `3.0` (a number without a fraction).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let v: Option<serde_json::Value> = Option::deserialize(d)?;
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX)).map(|f| f as u64))
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number from 0 to 4294967295"))),
+        // A query string gives text.
+        Some(serde_json::Value::String(s)) => s.parse().map(Some).map_err(|_| D::Error::custom(format!("{s:?} is not a whole number"))),
+        Some(other) => Err(D::Error::custom(format!("{other} is not a whole number"))),
+    }
 }
 
 async fn search_get(
@@ -216,7 +255,7 @@ async fn search_get(
     query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let t = authorize(&a, &headers, &[Role::RecordsOfficer]).await?;
-    let Query(p) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.body_text()))?;
+    let p = self::query(query)?;
     if p.subject.is_some() || p.text.is_some() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -244,9 +283,10 @@ async fn search(a: &Archive, t: &TokenRow, p: SearchParams) -> ApiResult<Json<se
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-date", "from and to are dates: YYYY-MM-DD"));
         }
     }
-    if p.limit.is_some_and(|l| !(1..=1000).contains(&l)) || p.page == Some(0) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-query", "limit is 1 to 1000, page is 1 or more"));
+    if p.page == Some(0) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-query", "page is 1 or more"));
     }
+    let limit = limit(p.limit, 100)?;
     let q = SearchQuery {
         subject: p.subject,
         set_id: p.set_id,
@@ -256,23 +296,9 @@ async fn search(a: &Archive, t: &TokenRow, p: SearchParams) -> ApiResult<Json<se
         to: p.to,
         text: p.text,
         sort: p.sort,
-        limit: p.limit.unwrap_or(100),
+        limit,
         page: p.page.unwrap_or(1),
     };
-    if q.subject.is_none()
-        && q.set_id.is_none()
-        && q.doc_type.is_none()
-        && q.source.is_none()
-        && q.text.is_none()
-        && q.from.is_none()
-        && q.to.is_none()
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "no-criteria",
-            "give at least one of subject, set_id, type, source, from, to, text",
-        ));
-    }
     let page = crate::retrieve::search(a, &q, &access).await?;
     Ok(Json(json!(page)))
 }
@@ -282,8 +308,14 @@ struct Purpose {
     purpose: Option<String>,
 }
 
-async fn record(State(a): State<Archive>, headers: HeaderMap, Path(id): Path<String>, Query(p): Query<Purpose>) -> ApiResult<Response> {
+async fn record(
+    State(a): State<Archive>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<Purpose>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
     let t = authorize(&a, &headers, &[Role::RecordsOfficer]).await?;
+    let p = query(q)?;
     let access = access(&t, p.purpose.as_ref())?;
     // Decoded into a temp file and verified first (nothing unverified is sent), then streamed
     // from it in 1 MiB reads: a record of any size takes flat memory.
@@ -323,14 +355,18 @@ async fn record(State(a): State<Archive>, headers: HeaderMap, Path(id): Path<Str
 #[derive(Deserialize)]
 struct LedgerParams {
     after: Option<i64>,
-    limit: Option<usize>,
+    limit: Option<u32>,
 }
 
-async fn ledger(State(a): State<Archive>, headers: HeaderMap, Query(p): Query<LedgerParams>) -> ApiResult<Json<serde_json::Value>> {
+async fn ledger(
+    State(a): State<Archive>,
+    headers: HeaderMap,
+    q: Result<Query<LedgerParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
     authorize(&a, &headers, &[Role::Auditor]).await?;
-    let after = p.after.unwrap_or(0);
-    let events = a.index.events().await.map_err(|e| ApiError::internal("ledger", e))?;
-    let page: Vec<_> = events.into_iter().filter(|e| e.seq > after).take(p.limit.unwrap_or(100).clamp(1, 1000)).collect();
+    let p = query(q)?;
+    // One page read from the index, not the whole ledger per request.
+    let page = a.index.events_page(p.after.unwrap_or(0), limit(p.limit, 100)?).await.map_err(|e| ApiError::internal("ledger", e))?;
     Ok(Json(json!(page)))
 }
 

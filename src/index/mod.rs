@@ -368,6 +368,8 @@ pub trait Index: retention::RetentionIndex + coord::CoordIndex + links::LinkInde
     async fn segments(&self) -> Result<Vec<String>, IndexError>;
     /// The whole ledger, in order.
     async fn events(&self) -> Result<Vec<Event>, IndexError>;
+    /// At most `limit` events after sequence number `after`, in order (one page, read alone).
+    async fn events_page(&self, after: i64, limit: u32) -> Result<Vec<Event>, IndexError>;
     /// The latest event of a type about an object, if any.
     async fn latest_event(&self, event_type: &str, object: &str) -> Result<Option<Event>, IndexError>;
     /// Restore a run row (rebuild).

@@ -577,6 +577,15 @@ impl Index for PgIndex {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn events_page(&self, after: i64, limit: u32) -> Result<Vec<Event>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM ledger WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     async fn latest_event(&self, event_type: &str, object: &str) -> Result<Option<Event>, IndexError> {
         let row = sqlx::query("SELECT * FROM ledger WHERE event_type = $1 AND object = $2 ORDER BY seq DESC LIMIT 1")
             .bind(event_type)

@@ -609,6 +609,15 @@ impl Index for SqliteIndex {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn events_page(&self, after: i64, limit: u32) -> Result<Vec<Event>, IndexError> {
+        let rows = sqlx::query("SELECT * FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     async fn latest_event(&self, event_type: &str, object: &str) -> Result<Option<Event>, IndexError> {
         let row = sqlx::query("SELECT * FROM ledger WHERE event_type = ? AND object = ? ORDER BY seq DESC LIMIT 1")
             .bind(event_type)
