@@ -77,6 +77,8 @@ pub struct PackDisposal<'a> {
 pub trait RetentionIndex: Send + Sync {
     /// Retention facts of every record, or of one subject's records.
     async fn retention_rows(&self, subject: Option<&str>) -> Result<Vec<RetentionRow>, IndexError>;
+    /// Retention facts of the records in these packs (a hold touches only its packs).
+    async fn retention_rows_in_packs(&self, packs: &[crate::ids::PackId]) -> Result<Vec<RetentionRow>, IndexError>;
     /// Retention facts of one record.
     async fn retention_row(&self, id: &RecordId) -> Result<Option<RetentionRow>, IndexError>;
     /// The death date recorded for a subject, if any.

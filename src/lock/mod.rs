@@ -209,15 +209,21 @@ pub async fn sync_legal_holds(archive: &Archive, subject: Option<&str>, records:
         return Ok(0);
     }
     let (subjects, held) = archive.held().await?;
-    let wanted: HashSet<RecordId> = records.iter().copied().collect();
-    let rows = archive.index.retention_rows(None).await?;
-    let touched: HashSet<PackId> = rows
-        .iter()
-        .filter(|r| wanted.contains(&r.record_id) || (subject.is_some() && r.subject.as_deref() == subject))
-        .map(|r| r.pack_id)
-        .collect();
+    // Only the packs that hold the hold's records, and only their rows: a hold on a store of
+    // millions of records reads what it concerns.
+    let mut touched: HashSet<PackId> = HashSet::new();
+    if let Some(s) = subject {
+        touched.extend(archive.index.retention_rows(Some(s)).await?.into_iter().map(|r| r.pack_id));
+    }
+    for id in records {
+        if let Some(r) = archive.index.retention_row(id).await? {
+            touched.insert(r.pack_id);
+        }
+    }
+    let packs: Vec<PackId> = touched.iter().copied().collect();
+    let rows = archive.index.retention_rows_in_packs(&packs).await?;
     let mut on: HashMap<PackId, bool> = touched.iter().map(|p| (*p, false)).collect();
-    for r in rows.iter().filter(|r| touched.contains(&r.pack_id)) {
+    for r in &rows {
         if is_held(r, &subjects, &held) {
             on.insert(r.pack_id, true);
         }

@@ -49,6 +49,22 @@ impl RetentionIndex for PgIndex {
         rows.iter().map(row_to_retention).collect()
     }
 
+    async fn retention_rows_in_packs(&self, packs: &[crate::ids::PackId]) -> Result<Vec<RetentionRow>, IndexError> {
+        let mut out = Vec::new();
+        for chunk in packs.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!("{RETENTION_COLS} WHERE pack_id IN ("));
+            let mut sep = qb.separated(", ");
+            for p in chunk {
+                sep.push_bind(p.to_string());
+            }
+            qb.push(")");
+            for r in qb.build().fetch_all(&self.pool).await? {
+                out.push(row_to_retention(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn retention_row(&self, id: &RecordId) -> Result<Option<RetentionRow>, IndexError> {
         let r = sqlx::query(&format!("{RETENTION_COLS} WHERE record_id = $1")).bind(id.to_string()).fetch_optional(&self.pool).await?;
         r.as_ref().map(row_to_retention).transpose()
