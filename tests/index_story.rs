@@ -38,6 +38,38 @@ fn ids(v: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// Every kind of text query, by relevance (total and records) and by date (the order). Both
+/// backends index the same analysed terms, so the totals and the records are the same (the
+/// order by relevance is each backend's own: bm25 or ts_rank_cd; by date it is the same).
+fn text_answers(ask: &dyn Fn(&[&str]) -> serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for t in [
+        "päänsärky",
+        "lääkemääräys",
+        "lääkemääräyksen",
+        "lääkitys",
+        "undersökning",
+        "åtgärd",
+        "apuväline",
+        "\"ihon alle\"",
+        "\"alle ihon\"",
+        "\"iho alle\"",
+        "ihon alle",
+        "lääki*",
+        "lääki* päänsärky",
+        "lääkemääräys lääkitys",
+        "qqxqzz*",
+    ] {
+        let r = ask(&["--text", t]);
+        out.push((format!("text {t}: total"), r["total"].clone()));
+        out.push((format!("text {t}: records"), serde_json::json!(ids(&r))));
+        let d = ask(&["--text", t, "--sort", "date"]);
+        let order: Vec<&str> = d["hits"].as_array().unwrap().iter().map(|h| h["record_id"].as_str().unwrap()).collect();
+        out.push((format!("text {t}: by date"), serde_json::json!(order)));
+    }
+    out
+}
+
 /// The story: what a county's IT staff and records officer do in a week.
 fn story(b: &Backend) -> Vec<(String, serde_json::Value)> {
     let mut seen = Vec::new();
@@ -80,32 +112,11 @@ fn story(b: &Backend) -> Vec<(String, serde_json::Value)> {
         assert!(!chain.is_empty());
         note("set chain", serde_json::json!(chain));
     }
-    // Every kind of text query, by relevance and by date. Both backends index the same
-    // analysed terms, so the totals and the records are the same (the order by relevance is
-    // each backend's own: bm25 or ts_rank_cd; by date it is the same to the record).
-    for t in [
-        "päänsärky",
-        "lääkemääräys",
-        "lääkemääräyksen",
-        "lääkitys",
-        "undersökning",
-        "åtgärd",
-        "apuväline",
-        "\"ihon alle\"",
-        "\"alle ihon\"",
-        "\"iho alle\"",
-        "ihon alle",
-        "lääki*",
-        "lääki* päänsärky",
-        "lääkemääräys lääkitys",
-        "qqxqzz*",
-    ] {
-        let r = ask(&["--text", t]);
-        note(&format!("text {t}: total"), r["total"].clone());
-        note(&format!("text {t}: records"), serde_json::json!(ids(&r)));
-        let d = ask(&["--text", t, "--sort", "date"]);
-        let order: Vec<&str> = d["hits"].as_array().unwrap().iter().map(|h| h["record_id"].as_str().unwrap()).collect();
-        note(&format!("text {t}: by date"), serde_json::json!(order));
+    // Every kind of text query, by relevance and by date (the same on both backends, and
+    // the same after the rebuild below).
+    let texts = text_answers(&ask);
+    for (what, v) in &texts {
+        note(what, v.clone());
     }
     let (code, v) = b.json(&["verify"]);
     assert_eq!(code, 0, "{}: {v}", b.name);
@@ -136,33 +147,7 @@ fn story(b: &Backend) -> Vec<(String, serde_json::Value)> {
     assert_eq!(ids(&ask(&["--from", "1900-01-01"])), before, "{}: rebuild changed the answers", b.name);
     let (_, holds) = b.json(&["hold", "list"]);
     note("holds after rebuild", serde_json::json!(holds.as_array().map(|a| a.len())));
-    // Every kind of text query, by relevance and by date. Both backends index the same
-    // analysed terms, so the totals and the records are the same (the order by relevance is
-    // each backend's own: bm25 or ts_rank_cd; by date it is the same to the record).
-    for t in [
-        "päänsärky",
-        "lääkemääräys",
-        "lääkemääräyksen",
-        "lääkitys",
-        "undersökning",
-        "åtgärd",
-        "apuväline",
-        "\"ihon alle\"",
-        "\"alle ihon\"",
-        "\"iho alle\"",
-        "ihon alle",
-        "lääki*",
-        "lääki* päänsärky",
-        "lääkemääräys lääkitys",
-        "qqxqzz*",
-    ] {
-        let r = ask(&["--text", t]);
-        note(&format!("text {t}: total"), r["total"].clone());
-        note(&format!("text {t}: records"), serde_json::json!(ids(&r)));
-        let d = ask(&["--text", t, "--sort", "date"]);
-        let order: Vec<&str> = d["hits"].as_array().unwrap().iter().map(|h| h["record_id"].as_str().unwrap()).collect();
-        note(&format!("text {t}: by date"), serde_json::json!(order));
-    }
+    assert_eq!(text_answers(&ask), texts, "{}: rebuild changed the text answers", b.name);
     let (code, v) = b.json(&["verify"]);
     assert_eq!(code, 0, "{}: {v}", b.name);
     seen

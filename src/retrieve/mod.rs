@@ -264,18 +264,10 @@ pub async fn search(archive: &Archive, q: &SearchQuery, access: &Access) -> Resu
     Ok(page)
 }
 
-/// Every record a query matches, all pages (for holds and exports, which must not miss one).
+/// Every record a query matches, as one page (for holds and exports, which must not miss one).
 pub async fn search_all(archive: &Archive, q: &SearchQuery) -> Result<Vec<Hit>, RetrieveError> {
-    let mut q = SearchQuery { limit: 10_000, page: 1, ..q.clone() };
-    let mut all = Vec::new();
-    loop {
-        let page = archive.index.search(&q).await?;
-        all.extend(page.hits);
-        match page.next {
-            Some(n) => q.page = n,
-            None => return Ok(all),
-        }
-    }
+    let page = archive.index.search(&SearchQuery { limit: u32::MAX, page: 1, ..q.clone() }).await?;
+    Ok(page.hits)
 }
 
 /// A record's retention: the decision stored at ingest, and the rules applied today to the

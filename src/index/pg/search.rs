@@ -39,8 +39,9 @@ impl PgIndex {
         }
         let cond = if wh.is_empty() { String::new() } else { format!(" WHERE {}", wh.join(" AND ")) };
         // Text alone, and no text pending a commit: count in records_text without the join.
-        let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM text_pending)").fetch_one(&self.pool).await?;
-        let sql = if q.text.is_some() && wh.len() == 1 && !pending {
+        let text_only = q.text.is_some() && wh.len() == 1;
+        let sql = if text_only && !sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM text_pending)").fetch_one(&self.pool).await?
+        {
             "SELECT count(*) FROM records_text f WHERE f.tsv @@ CAST($1 AS tsquery)".to_string()
         } else {
             numbered(&format!("SELECT count(*){from}{cond}"))
