@@ -105,12 +105,16 @@ pub struct NewRecord {
 pub struct TextRow {
     /// Reserved row id.
     pub row_id: i64,
-    /// Title.
-    pub title: String,
-    /// Narrative text.
-    pub body: String,
-    /// Declared language of the text (`fi`, `sv-FI`, ...), if any.
-    pub language: Option<String>,
+    /// Title and narrative, analysed (ingest workers analyse in parallel; the index writer
+    /// only stores).
+    pub text: crate::text::Analysed,
+}
+
+impl TextRow {
+    /// Analyse a record's title and narrative (declared language `fi`, `sv-FI`, ... if any).
+    pub fn analyse(row_id: i64, title: &str, body: &str, language: Option<&str>) -> TextRow {
+        TextRow { row_id, text: crate::text::Analysed::new(crate::text::analyzer(), language, title, body) }
+    }
 }
 
 /// Where the index places a record.

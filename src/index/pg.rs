@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/postgres/0003_links.sql")),
     (4, include_str!("../../migrations/postgres/0004_event_body.sql")),
     (5, include_str!("../../migrations/postgres/0005_analysed_text.sql")),
+    (6, include_str!("../../migrations/postgres/0006_text_lz4.sql")),
 ];
 
 crate::index::coord::impl_coord!(PgIndex, PgRow, crate::index::sql::numbered);
@@ -184,6 +185,16 @@ impl Index for PgIndex {
                 for stmt in split_statements(sql) {
                     sqlx::query(&stmt).execute(&mut *tx).await?;
                 }
+                if *v == 6 {
+                    let lz4: bool = sqlx::query_scalar(
+                        "SELECT coalesce(bool_or('lz4' = ANY(enumvals)), false) FROM pg_settings WHERE name = 'default_toast_compression'",
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if lz4 {
+                        sqlx::query("ALTER TABLE records_text ALTER COLUMN tsv SET COMPRESSION lz4").execute(&mut *tx).await?;
+                    }
+                }
                 sqlx::query("INSERT INTO schema_migrations VALUES ($1, now()::text)").bind(v).execute(&mut *tx).await?;
             }
         }
@@ -341,11 +352,17 @@ impl Index for PgIndex {
     }
 
     async fn index_text(&self, rows: &[TextRow]) -> Result<(), IndexError> {
-        // Analysed before the write lock is taken: it is the costly part. The vector is built
-        // here, not by to_tsvector, so both backends index the same terms.
-        let a = crate::text::analyzer();
-        let vectors: Vec<(i64, String)> =
-            rows.iter().map(|r| (r.row_id, crate::text::Analysed::new(a, r.language.as_deref(), &r.title, &r.body).tsvector())).collect();
+        // The vector is built here, not by to_tsvector, so both backends index the same terms
+        // (and before the write lock is taken).
+        // On every core: for long narratives this is as costly as the insert.
+        let vectors: Vec<(i64, String)> = std::thread::scope(|s| {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+            let per = rows.len().div_ceil(n).max(1);
+            let parts: Vec<_> =
+                rows.chunks(per).map(|c| s.spawn(move || c.iter().map(|r| (r.row_id, r.text.tsvector())).collect::<Vec<_>>())).collect();
+            // A panic is a bug: passed on (the text writer then fails the run), never a lost row.
+            parts.into_iter().flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
         let (_guard, mut tx) = self.write_tx().await?;
         for chunk in vectors.chunks(64) {
             let mut fts = sqlx::QueryBuilder::<Postgres>::new("INSERT INTO records_text (id, tsv) ");

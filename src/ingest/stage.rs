@@ -241,13 +241,7 @@ impl PackStage {
             self.open.insert(group.clone(), p);
         }
         let row_id = self.row_ids.next()?;
-        let title = rec.meta.title.clone().unwrap_or_default();
-        if !self.text.send(crate::index::TextRow {
-            row_id,
-            title,
-            body: std::mem::take(&mut rec.narrative),
-            language: rec.meta.language.clone(),
-        }) {
+        if !self.text.send(crate::index::TextRow { row_id, text: std::mem::take(&mut rec.text) }) {
             return Err(self.text.stopped_error());
         }
         let Some(op) = self.open.get_mut(&group) else { return Ok(()) };

@@ -51,7 +51,7 @@ impl TextIndexer {
             let mut batch: Vec<TextRow> = Vec::new();
             let mut bytes = 0;
             for row in rx {
-                bytes += row.body.len();
+                bytes += row.text.body.len();
                 batch.push(row);
                 if batch.len() >= 256 || bytes >= 8 << 20 {
                     handle.block_on(index.index_text(&batch))?;

@@ -51,7 +51,7 @@ pub async fn repair(archive: &Archive, actor: &str) -> Result<RepairReport, Arch
                 let mut texts = Vec::with_capacity(n);
                 for (i, (meta, location, body)) in found.into_iter().enumerate() {
                     let row_id = first + i as i64;
-                    texts.push(TextRow { row_id, title: meta.title.clone().unwrap_or_default(), body, language: meta.language.clone() });
+                    texts.push(TextRow::analyse(row_id, meta.title.as_deref().unwrap_or_default(), &body, meta.language.as_deref()));
                     records.push(NewRecord { row_id, meta, location });
                 }
                 let event = NewEvent {

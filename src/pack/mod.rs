@@ -71,7 +71,7 @@ mod tests {
             let mut expect = Vec::new();
             for (bytes, title) in &records {
                 let (frame, stored_sha256, dict_id) = compress_record(bytes, level, None, u64::MAX).unwrap();
-                let rec = CompressedRecord { meta: meta(bytes, title.clone()), frame, stored_sha256, dict_id, narrative: String::new(), original: None, frame_file: None };
+                let rec = CompressedRecord { meta: meta(bytes, title.clone()), frame, stored_sha256, dict_id, text: Default::default(), original: None, frame_file: None };
                 let (loc, _) = w.append(&rec).unwrap();
                 expect.push((bytes.clone(), rec.meta.clone(), loc));
             }
@@ -107,7 +107,7 @@ mod tests {
             prop_assert_eq!(Sha256::of(&frame), sha);
             prop_assert_eq!(zstd::stream::decode_all(&frame[..]).unwrap(), bytes.clone());
             let mut w = PackWriter::create(dir.path(), PackId::generate(), "2026-01-01T00:00:00Z".into()).unwrap();
-            let rec = CompressedRecord { meta: meta(&bytes, "big".into()), frame: vec![], stored_sha256: sha, dict_id: 0, narrative: String::new(), original: None, frame_file: Some((path.clone(), len)) };
+            let rec = CompressedRecord { meta: meta(&bytes, "big".into()), frame: vec![], stored_sha256: sha, dict_id: 0, text: Default::default(), original: None, frame_file: Some((path.clone(), len)) };
             let (loc, _) = w.append(&rec).unwrap();
             drop(rec);
             prop_assert!(!path.exists(), "the temp frame is removed once packed");

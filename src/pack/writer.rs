@@ -23,8 +23,10 @@ pub struct CompressedRecord {
     pub(crate) stored_sha256: Sha256,
     /// Dictionary the frame needs (0 = none).
     pub(crate) dict_id: u32,
-    /// Narrative text for the index (not stored in the pack; re-extracted on rebuild).
-    pub(crate) narrative: String,
+    /// Title and narrative analysed for the index (not stored in the pack; the narrative is
+    /// re-extracted on rebuild). Analysed here, on the worker, so that the index writer
+    /// only stores.
+    pub(crate) text: crate::text::Analysed,
     /// The original bytes, kept only while a dictionary is being trained from them.
     pub(crate) original: Option<Vec<u8>>,
     /// A large record's frame, in a temp file (`frame` is then empty): copied into the pack
@@ -66,19 +68,25 @@ pub fn compress(
     if let Some(src) = v.source().map(Path::to_path_buf) {
         let (path, len, stored_sha256) = compress_file(&src, tmp, level)?;
         let (meta, _, narrative) = v.into_parts();
+        let text = analyse(&meta, &narrative);
         return Ok(CompressedRecord {
             meta,
             frame: Vec::new(),
             stored_sha256,
             dict_id: 0,
-            narrative,
+            text,
             original: None,
             frame_file: Some((path, len)),
         });
     }
     let (frame, stored_sha256, dict_id) = compress_record(v.bytes(), level, dict, max_record)?;
     let (meta, bytes, narrative) = v.into_parts();
-    Ok(CompressedRecord { meta, frame, stored_sha256, dict_id, narrative, original: keep_original.then_some(bytes), frame_file: None })
+    let text = analyse(&meta, &narrative);
+    Ok(CompressedRecord { meta, frame, stored_sha256, dict_id, text, original: keep_original.then_some(bytes), frame_file: None })
+}
+
+fn analyse(meta: &RecordMeta, narrative: &str) -> crate::text::Analysed {
+    crate::text::Analysed::new(crate::text::analyzer(), meta.language.as_deref(), meta.title.as_deref().unwrap_or_default(), narrative)
 }
 
 /// Compress a file into one zstd frame in a temp file under `tmp`, streaming (content size

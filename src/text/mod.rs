@@ -66,23 +66,135 @@ impl Lang {
 /// The words of a text, in order: NFC, Unicode word boundaries, split at non-alphanumerics,
 /// lower-cased; a word over [`MAX_WORD`] characters is `None` (left out, keeping its place).
 pub fn words(text: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for_each_word(text, |w| out.push(w.map(str::to_string)));
+    out
+}
+
+/// Whether UAX #29 word boundaries, then a split at non-alphanumerics, are the same as the
+/// split alone for this text, and it is NFC as it stands: true when every character is ASCII
+/// or a Latin letter (U+00C0–U+024F but × and ÷). Between two such letters or digits UAX #29
+/// never breaks (WB5, WB8–WB10), and no combining mark can follow. Most records' text is.
+fn plain_latin(text: &str) -> bool {
+    // On the UTF-8 bytes: ASCII; C2 80–9F; C3 but 97 (×) and B7 (÷); C4–C8; C9 80–8F.
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x < 0x80 {
+            i += 1;
+            continue;
+        }
+        let y = b.get(i + 1).copied().unwrap_or(0);
+        let ok = match x {
+            0xC2 => y <= 0x9F,
+            0xC3 => y != 0x97 && y != 0xB7,
+            0xC4..=0xC8 => true,
+            0xC9 => y <= 0x8F,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        i += 2;
+    }
+    true
+}
+
+/// Call `f` with each word of `text` (as [`words`] gives them, lower-cased into one reused
+/// buffer): the analyzer's hot path allocates nothing per word.
+pub fn for_each_word(text: &str, f: impl FnMut(Option<&str>)) {
+    split_words(text, plain_latin(text), f)
+}
+
+/// [`for_each_word`], with the fast split when `fast` (only where [`plain_latin`] holds;
+/// the tests compare both paths).
+fn split_words(text: &str, fast: bool, mut f: impl FnMut(Option<&str>)) {
+    let mut buf = String::new();
+    let mut emit = |w: &str, buf: &mut String| {
+        if w.len() > MAX_WORD && w.chars().count() > MAX_WORD {
+            f(None);
+            return;
+        }
+        buf.clear();
+        if w.is_ascii() {
+            buf.push_str(w);
+            buf.make_ascii_lowercase();
+        } else {
+            for c in w.chars() {
+                match c {
+                    // Latin-1 capitals (Ä, Ö, Å, ...) are their small letter less 0x20.
+                    '\u{C0}'..='\u{DE}' => buf.push(char::from_u32(c as u32 + 0x20).unwrap_or(c)),
+                    c if c.is_ascii() => buf.push(c.to_ascii_lowercase()),
+                    c => buf.extend(c.to_lowercase()),
+                }
+            }
+        }
+        f(Some(buf));
+    };
+    if fast {
+        // In such text a letter or digit is an ASCII one or a two-byte character from U+00C0
+        // on (lead byte C3 and up); the only other non-ASCII ones (C2 ..) are C1 controls.
+        let b = text.as_bytes();
+        let (mut i, mut start) = (0, None);
+        while i < b.len() {
+            let (alnum, len) = if b[i] < 0x80 { (b[i].is_ascii_alphanumeric(), 1) } else { (b[i] >= 0xC3, 2) };
+            match (alnum, start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    emit(&text[s..i], &mut buf);
+                    start = None;
+                }
+                _ => {}
+            }
+            i += len;
+        }
+        if let Some(s) = start {
+            emit(&text[s..], &mut buf);
+        }
+        return;
+    }
     let text: std::borrow::Cow<str> = match unicode_normalization::is_nfc_quick(text.chars()) {
         unicode_normalization::IsNormalized::Yes => text.into(),
         _ => text.nfc().collect::<String>().into(),
     };
-    text.unicode_words()
-        .flat_map(|w| w.split(|c: char| !c.is_alphanumeric()))
-        .filter(|w| !w.is_empty())
-        .map(|w| (w.chars().count() <= MAX_WORD).then(|| w.to_lowercase()))
-        .collect()
+    for w in text.unicode_words().flat_map(|w| w.split(|c: char| !c.is_alphanumeric())).filter(|w| !w.is_empty()) {
+        emit(w, &mut buf);
+    }
 }
+
+/// FNV-1a over bytes: the cache's hash (short words, no attacker-chosen flooding worth a
+/// SipHash: a cache that fills is cleared).
+fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// [`fnv1a`] as a `HashMap` hasher.
+#[derive(Default)]
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let start = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        self.0 = bytes.iter().fold(start, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    }
+}
+
+type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
+
+/// Shards of the word-to-term cache (workers analyse in parallel; one lock would be contended).
+const SHARDS: usize = 16;
 
 /// Finnish and Swedish analysis (one per process: [`analyzer`]).
 pub struct Analyzer {
     fi: Stemmer,
     sv: Stemmer,
     voikko: Option<voikko::Voikko>,
-    cache: Mutex<HashMap<String, Vec<String>>>,
+    /// Word → indexed term, per language (Fi, Sv), in shards by the word's hash.
+    cache: [[Mutex<HashMap<String, String, Fnv>>; SHARDS]; 2],
 }
 
 /// The process's analyzer: libvoikko when it loads (`ARKISTO_NO_VOIKKO=1` turns it off, for
@@ -99,7 +211,7 @@ impl Analyzer {
             fi: Stemmer::create(Algorithm::Finnish),
             sv: Stemmer::create(Algorithm::Swedish),
             voikko: if voikko { voikko::Voikko::load() } else { None },
-            cache: Mutex::new(HashMap::new()),
+            cache: std::array::from_fn(|_| std::array::from_fn(|_| Mutex::new(HashMap::default()))),
         }
     }
 
@@ -117,29 +229,39 @@ impl Analyzer {
         self.voikko.is_some()
     }
 
-    /// libvoikko's base forms of a lower-case word (cached), empty without libvoikko.
+    /// libvoikko's base forms of a lower-case word, empty without libvoikko.
     fn base_forms(&self, word: &str) -> Vec<String> {
-        let Some(v) = &self.voikko else { return Vec::new() };
-        if let Ok(c) = self.cache.lock()
-            && let Some(b) = c.get(word)
-        {
-            return b.clone();
-        }
-        let b = v.base_forms(word);
-        if let Ok(mut c) = self.cache.lock() {
-            if c.len() >= CACHE_MAX {
-                c.clear();
-            }
-            c.insert(word.to_string(), b.clone());
-        }
-        b
+        self.voikko.as_ref().map(|v| v.base_forms(word)).unwrap_or_default()
     }
 
     /// The term a (lower-case) word is indexed under, in `lang`.
     pub fn term(&self, lang: Lang, word: &str) -> String {
-        match lang {
+        let mut out = String::new();
+        self.push_term(lang, word, &mut out);
+        out
+    }
+
+    /// Append the term of `word` in `lang` to `out` (cached: a record's words are mostly
+    /// words seen before, and libvoikko is the costly part).
+    fn push_term(&self, lang: Lang, word: &str, out: &mut String) {
+        let h = fnv1a(word.as_bytes());
+        let shard = &self.cache[lang as usize][(h >> 60) as usize % SHARDS];
+        if let Ok(c) = shard.lock()
+            && let Some(t) = c.get(word)
+        {
+            out.push_str(t);
+            return;
+        }
+        let t = match lang {
             Lang::Fi => self.base_forms(word).into_iter().next().unwrap_or_else(|| self.fi.stem(word).into_owned()),
             Lang::Sv => self.sv_stem(word),
+        };
+        out.push_str(&t);
+        if let Ok(mut c) = shard.lock() {
+            if c.len() >= CACHE_MAX / SHARDS {
+                c.clear();
+            }
+            c.insert(word.to_string(), t);
         }
     }
 
@@ -189,35 +311,50 @@ impl Analyzer {
     pub fn terms(&self, lang: Lang, text: &str) -> Vec<Option<String>> {
         words(text).into_iter().map(|w| w.map(|w| self.term(lang, &w))).collect()
     }
+
+    /// The terms of a text as one [`Analysed`] column.
+    pub fn column(&self, lang: Lang, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() / 2);
+        for_each_word(text, |w| {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            match w {
+                Some(w) => self.push_term(lang, w, &mut out),
+                None => out.push_str(SKIPPED),
+            }
+        });
+        out
+    }
 }
 
-/// What both backends store for one record: the analysed title and body.
+/// What both backends store for one record: the analysed title and body, each as its terms
+/// in order separated by single spaces, with `§` (which no term and no query contains) where
+/// a word is left out, so that positions stay. SQLite's FTS5 columns take these strings as
+/// they are (its `ascii` tokenizer splits only at the spaces); PostgreSQL's tsvector is built
+/// from them ([`Analysed::tsvector`]). Two strings per record, not a string per word: records
+/// are analysed by the workers and queued to the index writer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Analysed {
-    /// Title terms, in order.
-    pub title: Vec<Option<String>>,
-    /// Body terms, in order.
-    pub body: Vec<Option<String>>,
+    /// Title terms.
+    pub title: String,
+    /// Body terms.
+    pub body: String,
 }
+
+/// The placeholder of a word left out.
+const SKIPPED: &str = "§";
 
 impl Analysed {
     /// Analyse a record's title and narrative in its language.
     pub fn new(a: &Analyzer, declared_lang: Option<&str>, title: &str, body: &str) -> Analysed {
         let lang = Lang::of(declared_lang, if body.is_empty() { title } else { body });
-        Analysed { title: a.terms(lang, title), body: a.terms(lang, body) }
+        Analysed { title: a.column(lang, title), body: a.column(lang, body) }
     }
 
-    /// Terms as FTS5 text (space-separated; the table's `ascii` tokenizer splits only there).
-    /// A word left out becomes `§`, which no query produces, so positions stay the same.
-    pub fn fts_column(terms: &[Option<String>]) -> String {
-        let mut s = String::with_capacity(terms.len() * 8);
-        for t in terms {
-            if !s.is_empty() {
-                s.push(' ');
-            }
-            s.push_str(t.as_deref().unwrap_or("§"));
-        }
-        s
+    /// Terms of one column, in order (`None` where a word was left out).
+    fn terms(column: &str) -> impl Iterator<Item = Option<&str>> {
+        column.split(' ').filter(|t| !t.is_empty()).map(|t| (t != SKIPPED).then_some(t))
     }
 
     /// Terms as a PostgreSQL tsvector literal: title at positions 1.., the body after a gap
@@ -226,16 +363,15 @@ impl Analysed {
     /// over it may not (FTS5 has no such limit: the one documented difference).
     pub fn tsvector(&self) -> String {
         let mut pos: std::collections::BTreeMap<&str, Vec<u32>> = std::collections::BTreeMap::new();
-        let body_start = self.title.len() as u32 + 2;
-        let all = self
-            .title
-            .iter()
+        let title_len = Self::terms(&self.title).count() as u32;
+        let body_start = title_len + 2;
+        let all = Self::terms(&self.title)
             .enumerate()
             .map(|(i, t)| (i as u32 + 1, t))
-            .chain(self.body.iter().enumerate().map(|(i, t)| (body_start + i as u32, t)));
+            .chain(Self::terms(&self.body).enumerate().map(|(i, t)| (body_start + i as u32, t)));
         for (p, t) in all {
             let Some(t) = t else { continue };
-            let v = pos.entry(t.as_str()).or_default();
+            let v = pos.entry(t).or_default();
             let p = p.min(16383);
             if v.len() < 256 && v.last() != Some(&p) {
                 v.push(p);
@@ -253,8 +389,12 @@ impl Analysed {
             }
             s.push_str(&quote(t));
             s.push(':');
-            let ps: Vec<String> = ps.iter().map(u32::to_string).collect();
-            s.push_str(&ps.join(","));
+            for (i, p) in ps.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str(&p.to_string());
+            }
         }
         s
     }

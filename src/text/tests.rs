@@ -92,12 +92,27 @@ fn queries_parse_into_clauses() {
 
 #[test]
 fn tsvector_keeps_title_and_body_apart_and_quotes() {
-    let an = Analysed { title: vec![Some("a".into()), Some("b".into())], body: vec![Some("b".into()), None, Some("it's".into())] };
+    let an = Analysed { title: "a b".into(), body: "b § it's".into() };
     assert_eq!(an.tsvector(), "'a':1 'b':2,4 'it''s':6");
-    assert_eq!(Analysed::fts_column(&an.body), "b § it's");
+    let a = Analyzer::new(false);
+    let col = a.column(Lang::Fi, &format!("Sydämen {} vajaatoiminta", "x".repeat(MAX_WORD + 1)));
+    assert_eq!(col.split(' ').nth(1), Some("§"));
+    assert_eq!(col.split(' ').count(), 3);
 }
 
 proptest::proptest! {
+    #[test]
+    fn the_fast_word_split_is_the_unicode_one_on_latin_text(s in "[ -~\n\t\u{c0}-\u{24f}\u{a0}-\u{bf}\u{300}\u{2019}]{0,60}") {
+        let collect = |fast: bool, text: &str| {
+            let mut v: Vec<Option<String>> = Vec::new();
+            super::split_words(text, fast, |w| v.push(w.map(str::to_string)));
+            v
+        };
+        if super::plain_latin(&s) {
+            proptest::prop_assert_eq!(collect(true, &s), collect(false, &s));
+        }
+    }
+
     #[test]
     fn analysis_never_panics_and_terms_are_clean(s in "\\PC{0,80}") {
         let a = Analyzer::new(false);
@@ -106,4 +121,15 @@ proptest::proptest! {
         }
         let _ = parse(&a, &s);
     }
+}
+
+#[test]
+fn plain_latin_is_only_what_the_fast_split_handles() {
+    assert!(super::plain_latin("Sydämen vajaatoiminta, ÅÄÖ åäö Łódź 3.5 mg/l\n"));
+    for s in ["x²", "a\u{a0}b", "e\u{301}", "3×4", "日本", "ɐ"] {
+        assert!(!super::plain_latin(s), "{s}");
+    }
+    let mut v = Vec::new();
+    super::split_words("RR 140/90, ÅSA:n Łódź-ssa", true, |w| v.push(w.map(str::to_string)));
+    assert_eq!(v, ["rr", "140", "90", "åsa", "n", "łódź", "ssa"].map(|s| Some(s.to_string())));
 }

@@ -1,0 +1,4 @@
+-- Text vectors are compressed with lz4 instead of pglz where the server has lz4 (PostgreSQL
+-- 14+ built with it): TOAST compression of the vectors was a tenth of the server's ingest
+-- time with pglz. Applied by PgIndex::migrate (a server without lz4 keeps pglz): only
+-- values written afterwards change, and both read the same.
