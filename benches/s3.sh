@@ -39,7 +39,7 @@ EP=$ARKISTO_TEST_GARAGE_ENDPOINT
 
 measure() {
   local name=$1; shift
-  /usr/bin/time -f "%e %M" -o "$W/time.txt" "$@" > "$W/$name.out" 2> "$W/$name.err" || { echo "$name failed:" >&2; tail -20 "$W/$name.err" >&2; exit 1; }
+  /usr/bin/time -f "%e %M %U %S" -o "$W/time.txt" "$@" > "$W/$name.out" 2> "$W/$name.err" || { echo "$name failed:" >&2; tail -20 "$W/$name.err" >&2; exit 1; }
   echo "$name $(cat "$W/time.txt")" >> "$W/results.txt"
 }
 rm -f "$W/results.txt"
@@ -60,13 +60,13 @@ import sys, statistics
 path, n, nbytes, cpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 runs = {}
 for line in open(path):
-    name, sec, rss = line.split()
-    runs.setdefault(name, []).append((float(sec), int(rss)))
-med = {k: (statistics.median(s for s, _ in v), max(r for _, r in v), [s for s, _ in v]) for k, v in runs.items()}
+    name, sec, rss, usr, sys_ = line.split()
+    runs.setdefault(name, []).append((float(sec), int(rss), float(usr) + float(sys_)))
+med = {k: (statistics.median(s for s, _, _ in v), max(r for _, r, _ in v), statistics.median(c for _, _, c in v), [s for s, _, _ in v]) for k, v in runs.items()}
 print(f"S3 (Garage 2.5, 1 node, loopback): {n} records, {nbytes/1e6:.1f} MB, {cpus} CPUs, median of {len(runs['arkisto'])} runs")
-print(f"{'tool':<10} {'median s':>9} {'records/s':>10} {'MB/s':>8} {'peak RSS MiB':>13} {'vs restic':>10}   runs")
+print(f"{'tool':<10} {'median s':>9} {'CPU s':>7} {'records/s':>10} {'MB/s':>8} {'peak RSS MiB':>13} {'vs restic':>10}   runs")
 rs = med['restic'][0]
 for k in ['arkisto', 'restic']:
-    s, rss, all_ = med[k]
-    print(f"{k:<10} {s:>9.2f} {n/s:>10.0f} {nbytes/1e6/s:>8.1f} {rss/1024:>13.1f} {rs/s:>9.2f}x   {' '.join(f'{x:.2f}' for x in all_)}")
+    s, rss, cpu, all_ = med[k]
+    print(f"{k:<10} {s:>9.2f} {cpu:>7.2f} {n/s:>10.0f} {nbytes/1e6/s:>8.1f} {rss/1024:>13.1f} {rs/s:>9.2f}x   {' '.join(f'{x:.2f}' for x in all_)}")
 PY

@@ -354,7 +354,13 @@ pub trait Index: retention::RetentionIndex + coord::CoordIndex + links::LinkInde
     /// Record a run's start.
     async fn start_run(&self, run: &RunRow) -> Result<(), IndexError>;
     /// Record a run's end, its per-file outcomes and its summary event.
-    async fn finish_run(&self, run: &RunRow, files: &[RunFile], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError>;
+    async fn finish_run(
+        &self,
+        run: &RunRow,
+        files: &mut (dyn Iterator<Item = RunFile> + Send),
+        events: Vec<NewEvent>,
+        now: &str,
+    ) -> Result<(), IndexError>;
     /// Runs, newest first.
     async fn runs(&self, limit: u32) -> Result<Vec<RunRow>, IndexError>;
     /// Per-file outcomes of a run.

@@ -29,6 +29,22 @@ crate::index::coord::impl_coord!(PgIndex, PgRow, crate::index::sql::numbered);
 crate::index::links::impl_links!(PgIndex, crate::index::sql::numbered);
 crate::index::projection::impl_projection!(PgIndex, crate::index::sql::numbered);
 
+/// A tsvector in PostgreSQL's binary format ([`crate::text::Analysed::tsvector_binary`]).
+struct TsVector(Vec<u8>);
+
+impl sqlx::Type<Postgres> for TsVector {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_name("tsvector")
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for TsVector {
+    fn encode_by_ref(&self, buf: &mut sqlx::postgres::PgArgumentBuffer) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        buf.extend_from_slice(&self.0);
+        Ok(sqlx::encode::IsNull::No)
+    }
+}
+
 /// The PostgreSQL index.
 #[derive(Clone, Debug)]
 pub struct PgIndex {
@@ -355,11 +371,13 @@ impl Index for PgIndex {
         // The vector is built here, not by to_tsvector, so both backends index the same terms
         // (and before the write lock is taken).
         // On every core: for long narratives this is as costly as the insert.
-        let vectors: Vec<(i64, String)> = std::thread::scope(|s| {
+        let vectors: Vec<(i64, TsVector)> = std::thread::scope(|s| {
             let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
             let per = rows.len().div_ceil(n).max(1);
-            let parts: Vec<_> =
-                rows.chunks(per).map(|c| s.spawn(move || c.iter().map(|r| (r.row_id, r.text.tsvector())).collect::<Vec<_>>())).collect();
+            let parts: Vec<_> = rows
+                .chunks(per)
+                .map(|c| s.spawn(move || c.iter().map(|r| (r.row_id, TsVector(r.text.tsvector_binary()))).collect::<Vec<_>>()))
+                .collect();
             // A panic is a bug: passed on (the text writer then fails the run), never a lost row.
             parts.into_iter().flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
         });
@@ -367,7 +385,7 @@ impl Index for PgIndex {
         for chunk in vectors.chunks(64) {
             let mut fts = sqlx::QueryBuilder::<Postgres>::new("INSERT INTO records_text (id, tsv) ");
             fts.push_values(chunk, |mut b, (id, tsv)| {
-                b.push_bind(id).push_bind(tsv.as_str()).push_unseparated("::tsvector");
+                b.push_bind(id).push_bind(tsv);
             });
             fts.push(" ON CONFLICT (id) DO NOTHING");
             fts.build().execute(&mut *tx).await?;
@@ -480,11 +498,22 @@ impl Index for PgIndex {
         self.restore_run(run).await
     }
 
-    async fn finish_run(&self, run: &RunRow, files: &[RunFile], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
+    async fn finish_run(
+        &self,
+        run: &RunRow,
+        files: &mut (dyn Iterator<Item = RunFile> + Send),
+        events: Vec<NewEvent>,
+        now: &str,
+    ) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
-        for chunk in files.chunks(200) {
+        // Taken 200 at a time: a run of a million files never holds them all twice.
+        loop {
+            let chunk: Vec<RunFile> = (&mut *files).take(200).collect();
+            if chunk.is_empty() {
+                break;
+            }
             let mut qb = sqlx::QueryBuilder::<Postgres>::new("INSERT INTO run_files (run_id, path, outcome, record_id, findings) ");
-            qb.push_values(chunk, |mut b, f| {
+            qb.push_values(&chunk, |mut b, f| {
                 b.push_bind(run.run_id.to_string())
                     .push_bind(f.path.as_str())
                     .push_bind(f.outcome.as_str())

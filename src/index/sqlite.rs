@@ -488,12 +488,23 @@ impl Index for SqliteIndex {
         self.restore_run(run).await
     }
 
-    async fn finish_run(&self, run: &RunRow, files: &[RunFile], events: Vec<NewEvent>, now: &str) -> Result<(), IndexError> {
+    async fn finish_run(
+        &self,
+        run: &RunRow,
+        files: &mut (dyn Iterator<Item = RunFile> + Send),
+        events: Vec<NewEvent>,
+        now: &str,
+    ) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
-        for chunk in files.chunks(200) {
+        // Taken 200 at a time: a run of a million files never holds them all twice.
+        loop {
+            let chunk: Vec<RunFile> = (&mut *files).take(200).collect();
+            if chunk.is_empty() {
+                break;
+            }
             let mut qb =
                 sqlx::QueryBuilder::<Sqlite>::new("INSERT OR REPLACE INTO run_files (run_id, path, outcome, record_id, findings) ");
-            qb.push_values(chunk, |mut b, f| {
+            qb.push_values(&chunk, |mut b, f| {
                 b.push_bind(run.run_id.to_string())
                     .push_bind(f.path.as_str())
                     .push_bind(f.outcome.as_str())

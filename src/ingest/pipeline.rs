@@ -202,16 +202,12 @@ async fn finish(archive: &Archive, row: &mut RunRow, report: &RunReport, actor: 
     row.finished_at = Some(report.finished_at.clone());
     row.status = report.status.clone();
     row.summary = Some(serde_json::json!({ "counts": report.counts, "packs": report.packs, "refused": report.refused }));
-    let files: Vec<RunFile> = report
-        .files
-        .iter()
-        .map(|f| RunFile {
-            path: f.path.clone(),
-            outcome: f.outcome.as_str().into(),
-            record_id: f.record_id,
-            findings: serde_json::to_value(&f.findings).unwrap_or_default(),
-        })
-        .collect();
+    let mut files = report.files.iter().map(|f| RunFile {
+        path: f.path.clone(),
+        outcome: f.outcome.as_str().into(),
+        record_id: f.record_id,
+        findings: serde_json::to_value(&f.findings).unwrap_or_default(),
+    });
     let quarantined: Vec<serde_json::Value> = report
         .files
         .iter()
@@ -236,7 +232,7 @@ async fn finish(archive: &Archive, row: &mut RunRow, report: &RunReport, actor: 
             detail: serde_json::json!({ "quarantined": quarantined }),
         });
     }
-    archive.index.finish_run(row, &files, events, &now()).await?;
+    archive.index.finish_run(row, &mut files, events, &now()).await?;
     archive.flush_ledger().await?;
     Ok(())
 }

@@ -97,7 +97,7 @@ async fn close_interrupted_runs(archive: &Archive, live: &std::collections::Hash
             outcome: run.status.clone(),
             detail: serde_json::json!({ "run": run, "refused": false }),
         };
-        archive.index.finish_run(&run, &[], vec![event], &now).await?;
+        archive.index.finish_run(&run, &mut std::iter::empty(), vec![event], &now).await?;
     }
     Ok(())
 }

@@ -357,31 +357,37 @@ impl Analysed {
         column.split(' ').filter(|t| !t.is_empty()).map(|t| (t != SKIPPED).then_some(t))
     }
 
-    /// Terms as a PostgreSQL tsvector literal: title at positions 1.., the body after a gap
-    /// (so no phrase spans the two, as in FTS5's separate columns). PostgreSQL keeps positions
-    /// up to 16383 and 256 per term; past those, a term still matches but phrase queries
-    /// over it may not (FTS5 has no such limit: the one documented difference).
-    pub fn tsvector(&self) -> String {
-        let mut pos: std::collections::BTreeMap<&str, Vec<u32>> = std::collections::BTreeMap::new();
-        let title_len = Self::terms(&self.title).count() as u32;
-        let body_start = title_len + 2;
+    /// Each term's positions: title at 1.., the body after a gap (so no phrase spans the
+    /// two, as in FTS5's separate columns), in lexeme order. PostgreSQL keeps positions up to
+    /// 16383 and 256 per term; past those, a term still matches but phrase queries over it
+    /// may not (FTS5 has no such limit: the one documented difference).
+    fn positions(&self) -> std::collections::BTreeMap<&str, Vec<u16>> {
+        let mut pos: std::collections::BTreeMap<&str, Vec<u16>> = std::collections::BTreeMap::new();
+        let body_start = Self::terms(&self.title).count() + 2;
         let all = Self::terms(&self.title)
             .enumerate()
-            .map(|(i, t)| (i as u32 + 1, t))
-            .chain(Self::terms(&self.body).enumerate().map(|(i, t)| (body_start + i as u32, t)));
+            .map(|(i, t)| (i + 1, t))
+            .chain(Self::terms(&self.body).enumerate().map(|(i, t)| (body_start + i, t)));
         for (p, t) in all {
             let Some(t) = t else { continue };
             let v = pos.entry(t).or_default();
-            let p = p.min(16383);
+            let p = p.min(16383) as u16;
             if v.len() < 256 && v.last() != Some(&p) {
                 v.push(p);
             }
         }
+        pos
+    }
+
+    /// A tsvector holds at most 1 MiB: terms stop being added well before (a text with that
+    /// many distinct words is not prose).
+    const MAX_TSVECTOR: usize = 900_000;
+
+    /// Terms as a PostgreSQL tsvector literal (see [`Analysed::positions`]).
+    pub fn tsvector(&self) -> String {
         let mut s = String::new();
-        // A tsvector holds at most 1 MiB: stop adding terms well before (a text with that
-        // many distinct words is not prose).
-        for (t, ps) in pos {
-            if s.len() > 900_000 {
+        for (t, ps) in self.positions() {
+            if s.len() > Self::MAX_TSVECTOR {
                 break;
             }
             if !s.is_empty() {
@@ -397,6 +403,29 @@ impl Analysed {
             }
         }
         s
+    }
+
+    /// The same tsvector in PostgreSQL's binary format (`tsvectorrecv`): a big-endian i32
+    /// count, then per lexeme its bytes and a NUL, a u16 count and the u16 positions (weight
+    /// D, the top bits 0). The server stores it without parsing text: parsing the literal was
+    /// a tenth of its ingest time.
+    pub fn tsvector_binary(&self) -> Vec<u8> {
+        let mut out = vec![0u8; 4];
+        let mut n: i32 = 0;
+        for (t, ps) in self.positions() {
+            if out.len() > Self::MAX_TSVECTOR {
+                break;
+            }
+            out.extend_from_slice(t.as_bytes());
+            out.push(0);
+            out.extend_from_slice(&(ps.len() as u16).to_be_bytes());
+            for p in ps {
+                out.extend_from_slice(&p.to_be_bytes());
+            }
+            n += 1;
+        }
+        out[..4].copy_from_slice(&n.to_be_bytes());
+        out
     }
 }
 

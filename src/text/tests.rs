@@ -94,6 +94,8 @@ fn queries_parse_into_clauses() {
 fn tsvector_keeps_title_and_body_apart_and_quotes() {
     let an = Analysed { title: "a b".into(), body: "b § it's".into() };
     assert_eq!(an.tsvector(), "'a':1 'b':2,4 'it''s':6");
+    let bin: &[u8] = &[0, 0, 0, 3, b'a', 0, 0, 1, 0, 1, b'b', 0, 0, 2, 0, 2, 0, 4, b'i', b't', b'\'', b's', 0, 0, 1, 0, 6];
+    assert_eq!(an.tsvector_binary(), bin);
     let a = Analyzer::new(false);
     let col = a.column(Lang::Fi, &format!("Sydämen {} vajaatoiminta", "x".repeat(MAX_WORD + 1)));
     assert_eq!(col.split(' ').nth(1), Some("§"));
