@@ -121,9 +121,15 @@ pub fn validate(root: &Path, strict: bool) -> Result<Vec<InputFile>, String> {
     if strict && let Some((path, f)) = problems.iter().next() {
         return Err(format!("{path}: {}", f.message));
     }
-    let mut out: Vec<InputFile> =
-        files.into_iter().map(|rel| InputFile { abs_path: root.join(&rel), problem: problems.remove(&rel), rel_path: rel }).collect();
-    out.extend(problems.into_iter().map(|(rel, f)| InputFile { abs_path: root.join(&rel), rel_path: rel, problem: Some(f) }));
+    let shared: std::sync::Arc<Path> = root.into();
+    let mut out: Vec<InputFile> = files
+        .into_iter()
+        .map(|rel| {
+            let p = problems.remove(&rel);
+            InputFile::new(&shared, rel, p)
+        })
+        .collect();
+    out.extend(problems.into_iter().map(|(rel, f)| InputFile::new(&shared, rel, Some(f))));
     out.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     Ok(out)
 }
@@ -151,7 +157,7 @@ fn check(root: &Path, problems: &mut BTreeMap<String, Finding>) -> Result<Vec<St
         return Err("no data/ payload directory".into());
     }
     let mut payload = Vec::new();
-    batch::walk(root, &data, &mut payload).map_err(|e| format!("data/: {e}"))?;
+    batch::walk(&root.into(), &data, &mut payload).map_err(|e| format!("data/: {e}"))?;
     if let Some(bad) = payload.iter().find(|f| f.problem.is_some()) {
         return Err(format!("{}: {}", bad.rel_path, bad.problem.as_ref().map(|p| p.message.clone()).unwrap_or_default()));
     }
@@ -210,7 +216,7 @@ fn check(root: &Path, problems: &mut BTreeMap<String, Finding>) -> Result<Vec<St
         let info = tags(&info, "bag-info.txt")?;
         if let Some((_, oxum)) = info.iter().find(|(l, _)| l == "Payload-Oxum") {
             let (octets, count) = oxum.split_once('.').ok_or("bag-info.txt: Payload-Oxum is not `octets.count`")?;
-            let total: u64 = payload.iter().map(|f| std::fs::metadata(&f.abs_path).map(|m| m.len()).unwrap_or(0)).sum();
+            let total: u64 = payload.iter().map(|f| std::fs::metadata(f.abs_path()).map(|m| m.len()).unwrap_or(0)).sum();
             if octets.parse::<u64>().ok() != Some(total) || count.parse::<usize>().ok() != Some(payload.len()) {
                 flag("bag-info.txt", format!("Payload-Oxum {oxum} does not match the payload ({total}.{})", payload.len()));
             }

@@ -20,15 +20,29 @@ pub enum BatchKind {
     File,
 }
 
-/// One input file.
+/// One input file. A batch lists every file before the first is read, so this is kept small
+/// (a million files cost ~100 MB as they were; the absolute path is now made when needed,
+/// from the root all files share).
 #[derive(Clone, Debug)]
 pub struct InputFile {
     /// Path relative to the batch root, `/`-separated (for a bag, `data/…`).
     pub rel_path: String,
-    /// Absolute path to read.
-    pub abs_path: PathBuf,
+    /// The folder `rel_path` is relative to.
+    root: std::sync::Arc<Path>,
     /// Why it must not be read, if so.
-    pub problem: Option<Finding>,
+    pub problem: Option<Box<Finding>>,
+}
+
+impl InputFile {
+    /// The file `rel_path` under `root`, with a problem if any.
+    pub fn new(root: &std::sync::Arc<Path>, rel_path: String, problem: Option<Finding>) -> Self {
+        Self { rel_path, root: root.clone(), problem: problem.map(Box::new) }
+    }
+
+    /// Absolute path to read.
+    pub fn abs_path(&self) -> PathBuf {
+        self.root.join(&self.rel_path)
+    }
 }
 
 /// A batch ready to ingest.
@@ -89,14 +103,15 @@ pub fn open(path: &Path) -> Result<Batch, BatchError> {
     let meta = fs::metadata(&root).map_err(io)?;
     if meta.is_file() {
         let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        return Ok(Batch { files: vec![InputFile { rel_path: name, abs_path: root.clone(), problem: None }], root, kind: BatchKind::File });
+        let parent: std::sync::Arc<Path> = root.parent().unwrap_or(Path::new("/")).into();
+        return Ok(Batch { files: vec![InputFile::new(&parent, name, None)], root, kind: BatchKind::File });
     }
     if root.join("bagit.txt").is_file() {
         let files = bagit::validate(&root, false).map_err(|reason| BatchError::RefusedBag { path: path.to_path_buf(), reason })?;
         return Ok(Batch { root, kind: BatchKind::Bag, files });
     }
     let mut files = Vec::new();
-    walk(&root, &root, &mut files).map_err(io)?;
+    walk(&root.as_path().into(), &root, &mut files).map_err(io)?;
     // The daemon's control markers at the batch root are not records.
     files.retain(|f| !CONTROL_FILES.contains(&f.rel_path.as_str()));
     files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
@@ -105,31 +120,27 @@ pub fn open(path: &Path) -> Result<Batch, BatchError> {
 
 /// Every file under `root` (relative, `/`-separated, sorted); symlinks are reported, not followed
 /// out of the tree.
-pub fn walk(root: &Path, dir: &Path, out: &mut Vec<InputFile>) -> std::io::Result<()> {
+pub fn walk(root: &std::sync::Arc<Path>, dir: &Path, out: &mut Vec<InputFile>) -> std::io::Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
-        let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+        let rel = p.strip_prefix(&**root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
         let ft = e.file_type()?;
         if ft.is_dir() {
             walk(root, &p, out)?;
         } else if ft.is_file() {
-            out.push(InputFile { rel_path: rel, abs_path: p, problem: None });
+            out.push(InputFile::new(root, rel, None));
         } else if ft.is_symlink() {
             let problem = match fs::canonicalize(&p) {
-                Ok(t) if !t.starts_with(root) => Some(Finding::new(Code::V013, "symbolic link leads outside the batch; not followed")),
+                Ok(t) if !t.starts_with(&**root) => Some(Finding::new(Code::V013, "symbolic link leads outside the batch; not followed")),
                 Ok(t) if t.is_dir() => Some(Finding::new(Code::V013, "symbolic link to a directory; not followed")),
                 Ok(_) => None,
                 Err(_) => Some(Finding::new(Code::V013, "dangling symbolic link")),
             };
-            out.push(InputFile { rel_path: rel, abs_path: p, problem });
+            out.push(InputFile::new(root, rel, problem));
         } else {
-            out.push(InputFile {
-                rel_path: rel,
-                abs_path: p,
-                problem: Some(Finding::new(Code::V013, "not a regular file (device, socket or pipe)")),
-            });
+            out.push(InputFile::new(root, rel, Some(Finding::new(Code::V013, "not a regular file (device, socket or pipe)"))));
         }
     }
     Ok(())

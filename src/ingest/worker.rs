@@ -70,7 +70,7 @@ pub fn process_chunk(units: Vec<Unit>, cfg: &WorkerConfig, index: &dyn Index, ha
         .flat_map(|u| {
             // A bug must never lose a file: a panic while reading one quarantines it instead.
             let (path, abs) = match &u {
-                Unit::File(f) => (f.rel_path.clone(), Some(f.abs_path.clone())),
+                Unit::File(f) => (f.rel_path.clone(), Some(f.abs_path())),
                 Unit::Part(p) => (p.path.clone(), None),
                 Unit::Attachment(a) => (a.path.clone(), Some(a.abs.clone())),
                 Unit::Problem { path, .. } | Unit::Split { path, .. } => (path.clone(), None),
@@ -327,6 +327,7 @@ fn large_attachment(
 }
 
 fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Vec<Step> {
+    let abs_path = file.abs_path();
     let path = file.rel_path;
     let quarantine = |abs: Option<PathBuf>, f: Finding| {
         vec![Step::Done(Work::Quarantine { path: path.clone(), abs, bytes: None, id: None, findings: vec![f] })]
@@ -334,18 +335,18 @@ fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Vec<Step> {
     if let Some(p) = file.problem {
         // A file whose manifest entry disagrees is kept (it is what arrived); anything else
         // with a problem (a link out of the batch, a device) is never read.
-        let keep = (p.code == Code::V020 && file.abs_path.symlink_metadata().is_ok_and(|m| m.is_file())).then_some(file.abs_path);
-        return quarantine(keep, p);
+        let keep = (p.code == Code::V020 && abs_path.symlink_metadata().is_ok_and(|m| m.is_file())).then_some(abs_path);
+        return quarantine(keep, *p);
     }
-    let size = match fs::metadata(&file.abs_path) {
+    let size = match fs::metadata(&abs_path) {
         Ok(m) => m.len(),
         Err(e) => return quarantine(None, Finding::new(Code::V013, format!("cannot read: {}", e.kind()))),
     };
     if size > cfg.max_size {
         let f = Finding::new(Code::V012, format!("{size} bytes is over the {}-byte limit (ingest.max_file_size_mib)", cfg.max_size));
-        return quarantine(Some(file.abs_path), f);
+        return quarantine(Some(abs_path), f);
     }
-    let bytes = match fs::read(&file.abs_path) {
+    let bytes = match fs::read(&abs_path) {
         Ok(b) => b,
         Err(e) => return quarantine(None, Finding::new(Code::V013, format!("cannot read: {}", e.kind()))),
     };
@@ -353,7 +354,7 @@ fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Vec<Step> {
     let doc = match cda::read(&bytes, cfg.limits) {
         Ok(d) => d,
         Err(f) => {
-            return vec![Step::Refused { path, abs: Some(file.abs_path), bytes: None, id, findings: vec![f] }];
+            return vec![Step::Refused { path, abs: Some(abs_path), bytes: None, id, findings: vec![f] }];
         }
     };
     let mut doc = doc;
@@ -368,6 +369,6 @@ fn first_steps(file: InputFile, cfg: &WorkerConfig) -> Vec<Step> {
             steps.extend(child);
             steps
         }
-        Err(findings) => vec![Step::Refused { path, abs: Some(file.abs_path), bytes: None, id, findings }],
+        Err(findings) => vec![Step::Refused { path, abs: Some(abs_path), bytes: None, id, findings }],
     }
 }

@@ -178,9 +178,10 @@ pub fn produce(profile: &Profile, files: Vec<InputFile>, sink: &Sink, limits: Li
         let u = if profile.format == Format::Cda || f.problem.is_some() {
             Unit::File(f)
         } else {
+            let abs = f.abs_path();
             Unit::Problem {
                 path: f.rel_path,
-                abs: Some(f.abs_path),
+                abs: Some(abs),
                 bytes: None,
                 findings: vec![Finding::new(
                     Code::V017,
@@ -212,10 +213,10 @@ impl Ctx<'_> {
             return None;
         };
         if let Some(p) = f.problem.clone() {
-            self.problem(name, None, p);
+            self.problem(name, None, *p);
             return None;
         }
-        Some(f.abs_path.clone())
+        Some(f.abs_path())
     }
 
     fn vendor_file(&mut self, name: &str) {
@@ -325,8 +326,8 @@ impl Ctx<'_> {
         match self.files.get(&rel) {
             None => problem(Finding::new(Code::V017, format!("attachment {rel} is not in the batch"))),
             Some(f) => match &f.problem {
-                Some(p) => Unit::Problem { path: rel, abs: None, bytes: None, findings: vec![p.clone()] },
-                None => Unit::Attachment(AttachmentRef { path: rel, abs: f.abs_path.clone(), parent, declared, fields: fields.clone() }),
+                Some(p) => Unit::Problem { path: rel, abs: None, bytes: None, findings: vec![(**p).clone()] },
+                None => Unit::Attachment(AttachmentRef { path: rel, abs: f.abs_path(), parent, declared, fields: fields.clone() }),
             },
         }
     }
