@@ -125,6 +125,8 @@ fn split_words(text: &str, fast: bool, mut f: impl FnMut(Option<&str>)) {
                 match c {
                     // Latin-1 capitals (Ä, Ö, Å, ...) are their small letter less 0x20.
                     '\u{C0}'..='\u{DE}' => buf.push(char::from_u32(c as u32 + 0x20).unwrap_or(c)),
+                    // ... and ß to ÿ are small letters already (÷ is never in a word).
+                    '\u{DF}'..='\u{FF}' => buf.push(c),
                     c if c.is_ascii() => buf.push(c.to_ascii_lowercase()),
                     c => buf.extend(c.to_lowercase()),
                 }

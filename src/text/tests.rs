@@ -135,3 +135,14 @@ fn plain_latin_is_only_what_the_fast_split_handles() {
     super::split_words("RR 140/90, ÅSA:n Łódź-ssa", true, |w| v.push(w.map(str::to_string)));
     assert_eq!(v, ["rr", "140", "90", "åsa", "n", "łódź", "ssa"].map(|s| Some(s.to_string())));
 }
+
+#[test]
+fn latin_letters_fold_as_unicode_does() {
+    let letters: String = ('\u{C0}'..='\u{24F}').filter(|c| c.is_alphanumeric()).collect();
+    for chunk in letters.chars().collect::<Vec<_>>().chunks(MAX_WORD) {
+        let w: String = chunk.iter().collect();
+        let mut got = Vec::new();
+        super::split_words(&w, true, |x| got.push(x.map(str::to_string)));
+        assert_eq!(got, vec![Some(w.to_lowercase())]);
+    }
+}
