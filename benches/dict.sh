@@ -18,16 +18,11 @@ W=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$W"
 cargo build --release --quiet
 BIN=$PWD/target/release/arkisto
-SHARED=$PWD/../shared/data/cda
 export RESTIC_PASSWORD=arkisto-bench
-size() { find "$1" -type f -printf "%s\n" | awk "{s+=\$1} END {print s+0}"; }
+. benches/common.sh
 
 # The real documents, copied by origin.
-rm -rf "$W/real"; mkdir -p "$W/real/kanta" "$W/real/hl7"
-awk -F'\t' 'NR>1 && $5=="full" && $6=="yes" {print $1 "\t" $2}' "$SHARED/MANIFEST.tsv" | while IFS=$'\t' read -r src path; do
-  case "$src" in kela-*) d=kanta ;; *) d=hl7 ;; esac
-  cp "$SHARED/$path" "$W/real/$d/$(echo "$path" | tr '/ ' '__')"
-done
+real_documents "$W/real"
 REAL_BYTES=$(size "$W/real")
 REAL_FILES=$(find "$W/real" -type f | wc -l)
 

@@ -16,14 +16,9 @@ W=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$W"
 cargo build --release --quiet
 BIN=$PWD/target/release/arkisto
-SHARED=$PWD/../shared/data/cda
 export RESTIC_PASSWORD=arkisto-bench
-size() { find "$1" -type f -printf "%s\n" | awk "{s+=\$1} END {print s+0}"; }
-rm -rf "$W/real"; mkdir -p "$W/real/kanta" "$W/real/hl7"
-awk -F'\t' 'NR>1 && $5=="full" && $6=="yes" {print $1 "\t" $2}' "$SHARED/MANIFEST.tsv" | while IFS=$'\t' read -r src path; do
-  case "$src" in kela-*) d=kanta ;; *) d=hl7 ;; esac
-  cp "$SHARED/$path" "$W/real/$d/$(echo "$path" | tr '/ ' '__')"
-done
+. benches/common.sh
+real_documents "$W/real"
 if [ ! -f "$W/gen.complete-$N" ]; then
   rm -rf "$W/gen"; "$BIN" fixtures generate --records "$N" --seed 1 --out "$W/gen" >/dev/null; touch "$W/gen.complete-$N"
 fi

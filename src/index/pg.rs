@@ -1,6 +1,6 @@
 //! `PgIndex`: the shared index in PostgreSQL (several arkisto instances, one database).
-//! Same behaviour as `PgIndex`; free text uses the `finnish` and `swedish` text search
-//! configurations. Writes that append ledger events take a transaction-scoped advisory
+//! Same behaviour as `SqliteIndex`; free text is indexed as tsvectors of arkisto's own
+//! analyzer (src/text), the terms SQLite's FTS5 holds. Writes that append ledger events take a transaction-scoped advisory
 //! lock, so that the hash chain stays one chain whatever the number of writers.
 
 use std::time::Duration;
@@ -507,11 +507,7 @@ impl Index for PgIndex {
     ) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
         // Taken 200 at a time: a run of a million files never holds them all twice.
-        loop {
-            let chunk: Vec<RunFile> = (&mut *files).take(200).collect();
-            if chunk.is_empty() {
-                break;
-            }
+        while let Some(chunk) = super::sql::next_chunk(files, 200) {
             let mut qb = sqlx::QueryBuilder::<Postgres>::new("INSERT INTO run_files (run_id, path, outcome, record_id, findings) ");
             qb.push_values(&chunk, |mut b, f| {
                 b.push_bind(run.run_id.to_string())

@@ -23,6 +23,13 @@ pub(crate) fn split_statements(sql: &str) -> Vec<String> {
     no_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
+/// The next `n` items of `it`, or `None` when it is spent: multi-row inserts from an iterator
+/// without collecting it whole.
+pub(crate) fn next_chunk<T>(it: &mut (dyn Iterator<Item = T> + Send), n: usize) -> Option<Vec<T>> {
+    let chunk: Vec<T> = it.take(n).collect();
+    (!chunk.is_empty()).then_some(chunk)
+}
+
 /// SQLite takes `?` placeholders as written.
 pub(crate) fn as_is(sql: &str) -> String {
     sql.to_string()

@@ -497,11 +497,7 @@ impl Index for SqliteIndex {
     ) -> Result<(), IndexError> {
         let (_guard, mut tx) = self.write_tx().await?;
         // Taken 200 at a time: a run of a million files never holds them all twice.
-        loop {
-            let chunk: Vec<RunFile> = (&mut *files).take(200).collect();
-            if chunk.is_empty() {
-                break;
-            }
+        while let Some(chunk) = super::sql::next_chunk(files, 200) {
             let mut qb =
                 sqlx::QueryBuilder::<Sqlite>::new("INSERT OR REPLACE INTO run_files (run_id, path, outcome, record_id, findings) ");
             qb.push_values(&chunk, |mut b, f| {

@@ -165,23 +165,22 @@ fn split_words(text: &str, fast: bool, mut f: impl FnMut(Option<&str>)) {
     }
 }
 
-/// FNV-1a over bytes: the cache's hash (short words, no attacker-chosen flooding worth a
-/// SipHash: a cache that fills is cleared).
-fn fnv1a(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// [`fnv1a`] as a `HashMap` hasher.
-#[derive(Default)]
+/// FNV-1a: the term cache's hash, for its shards and its maps (short words, and no flooding
+/// worth a SipHash: a cache that fills is cleared).
 struct FnvHasher(u64);
+
+impl Default for FnvHasher {
+    fn default() -> Self {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
 
 impl std::hash::Hasher for FnvHasher {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let start = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        self.0 = bytes.iter().fold(start, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        self.0 = bytes.iter().fold(self.0, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     }
 }
 
@@ -246,7 +245,7 @@ impl Analyzer {
     /// Append the term of `word` in `lang` to `out` (cached: a record's words are mostly
     /// words seen before, and libvoikko is the costly part).
     fn push_term(&self, lang: Lang, word: &str, out: &mut String) {
-        let h = fnv1a(word.as_bytes());
+        let h = std::hash::BuildHasher::hash_one(&Fnv::default(), word);
         let shard = &self.cache[lang as usize][(h >> 60) as usize % SHARDS];
         if let Ok(c) = shard.lock()
             && let Some(t) = c.get(word)
@@ -334,7 +333,7 @@ impl Analyzer {
 /// in order separated by single spaces, with `§` (which no term and no query contains) where
 /// a word is left out, so that positions stay. SQLite's FTS5 columns take these strings as
 /// they are (its `ascii` tokenizer splits only at the spaces); PostgreSQL's tsvector is built
-/// from them ([`Analysed::tsvector`]). Two strings per record, not a string per word: records
+/// from them ([`Analysed::tsvector_binary`]). Two strings per record, not a string per word: records
 /// are analysed by the workers and queued to the index writer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Analysed {
@@ -385,7 +384,9 @@ impl Analysed {
     /// many distinct words is not prose).
     const MAX_TSVECTOR: usize = 900_000;
 
-    /// Terms as a PostgreSQL tsvector literal (see [`Analysed::positions`]).
+    /// Terms as a PostgreSQL tsvector literal (see [`Analysed::positions`]): what
+    /// [`Analysed::tsvector_binary`] encodes, in a form the tests can read.
+    #[cfg(test)]
     pub fn tsvector(&self) -> String {
         let mut s = String::new();
         for (t, ps) in self.positions() {

@@ -75,13 +75,11 @@ pub fn json_frame(magic: u32, json: &[u8]) -> std::io::Result<Vec<u8>> {
     }
     let z = CCTX.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(zstd::bulk::Compressor::new(3)?);
-        }
-        match slot.as_mut() {
-            Some(c) => c.compress(json),
-            None => Err(std::io::Error::other("no compressor")),
-        }
+        let c = match &mut *slot {
+            Some(c) => c,
+            None => slot.insert(zstd::bulk::Compressor::new(3)?),
+        };
+        c.compress(json)
     })?;
     Ok(skippable(magic, &z))
 }
