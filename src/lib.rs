@@ -13,6 +13,7 @@ pub mod config;
 pub mod credential;
 pub mod daemon;
 pub mod dict;
+pub mod export;
 pub use arkisto_format::digest;
 pub mod disposal;
 pub mod fixtures;

@@ -1,6 +1,7 @@
 //! Command-line interface: parsing, output (human text or `--json`), exit codes.
 //! Exit codes: 0 success; 1 failure; 2 usage/config error; 3 completed with findings.
 
+mod export;
 mod output;
 mod store;
 mod token;
@@ -187,6 +188,11 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: store::StoreCommand,
+    },
+    /// Packages out: a client's records as an E-ARK package (logged as a disclosure).
+    Export {
+        #[command(subcommand)]
+        command: export::ExportCommand,
     },
     /// HTTP API tokens (roles: operator, records-officer, auditor).
     Token {
@@ -876,6 +882,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let a = open(&cli).await?;
             trust::prove(&a, record.as_deref(), consistency, checkpoint.as_deref(), json, &mut out).await
         }
+        Command::Export { command } => export::run(async || open(&cli).await, command, json, &mut out).await,
         Command::Token { command } => {
             let a = open(&cli).await?;
             token::run(&a, command, os_user(), json, &mut out).await

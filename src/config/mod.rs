@@ -52,6 +52,25 @@ pub struct Config {
     pub serve: ServeConfig,
     /// Checkpoints of the ledger: signing key, origin, witness copy.
     pub ledger: LedgerConfig,
+    /// Packages out (`arkisto export`).
+    pub export: ExportConfig,
+}
+
+/// Who the packages `arkisto export` writes name as the records' holder (the E-ARK METS
+/// archivist agent and the BagIt Source-Organization).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// The organisation holding the records, e.g. "Pohjois-Savon hyvinvointialue".
+    pub organisation: String,
+    /// Its identifier (e.g. business id 3221323-6), if any.
+    pub organisation_id: Option<String>,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self { organisation: "arkisto".into(), organisation_id: None }
+    }
 }
 
 /// Signed checkpoints of the ledger's Merkle tree (FORMAT.md section 6).
@@ -313,6 +332,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             serve: ServeConfig::default(),
             ledger: LedgerConfig::default(),
+            export: ExportConfig::default(),
         }
     }
 }

@@ -162,10 +162,7 @@ pub async fn get(archive: &Archive, id: &str, access: &Access) -> Result<(Record
     let rid = resolve(archive, id).await?;
     let rec = load(archive, rid).await?;
     let key = ObjectKey::new(rec.at.pack_key.clone())?;
-    let frame = archive.store.get_range(&key, rec.at.location.data_offset, rec.at.location.data_len).await?;
-    let dict = archive.dict_for(&rec.at.location).await.map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
-    let bytes = pack::decompress_frame(&frame, &rec.at.location, dict.as_deref().map(|d| d.as_slice()))
-        .map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
+    let bytes = fetch(archive, &key, &rec.at.location).await?;
     log(
         archive,
         access,
@@ -185,8 +182,40 @@ pub async fn get_to_file(archive: &Archive, id: &str, access: &Access, dest: &Pa
     let rid = resolve(archive, id).await?;
     let rec = load(archive, rid).await?;
     let key = ObjectKey::new(rec.at.pack_key.clone())?;
-    let loc = rec.at.location.clone();
-    let dict = archive.dict_for(&loc).await.map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
+    let n = fetch_to_file(archive, &key, &rec.at.location, dest).await?;
+    log(
+        archive,
+        access,
+        ledger::DISSEMINATION,
+        rid.to_string(),
+        serde_json::json!({ "action": "get", "subject": rec.meta.subject, "pack": rec.at.pack_id, "bytes": n }),
+    )
+    .await?;
+    Ok((rec, n))
+}
+
+/// The verified original bytes of the record at `loc` in pack `key`, in memory (the caller
+/// logs the access). Both digests are checked before anything is returned.
+pub async fn fetch(archive: &Archive, key: &ObjectKey, loc: &crate::record::RecordLocation) -> Result<Vec<u8>, RetrieveError> {
+    let rid = loc.record_id;
+    let frame = archive.store.get_range(key, loc.data_offset, loc.data_len).await?;
+    let dict = archive.dict_for(loc).await.map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
+    pack::decompress_frame(&frame, loc, dict.as_deref().map(|d| d.as_slice()))
+        .map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })
+}
+
+/// The verified original bytes of the record at `loc` in pack `key`, streamed into the file
+/// `dest` (created, or replaced only once every digest has matched: a temp file beside it is
+/// renamed). The frame is read in 8 MiB ranges and decoded as it arrives, so a record of any
+/// size takes flat memory. The caller logs the access. Returns the number of bytes written.
+pub async fn fetch_to_file(
+    archive: &Archive,
+    key: &ObjectKey,
+    loc: &crate::record::RecordLocation,
+    dest: &Path,
+) -> Result<u64, RetrieveError> {
+    let rid = loc.record_id;
+    let dict = archive.dict_for(loc).await.map_err(|e| RetrieveError::Damaged { record: rid, why: e.to_string() })?;
     let tmp = dest.with_file_name(format!(
         ".{}.arkisto-tmp-{}",
         dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -207,7 +236,7 @@ pub async fn get_to_file(archive: &Archive, id: &str, access: &Access, dest: &Pa
         let mut off = 0u64;
         while off < loc.data_len {
             let n = (loc.data_len - off).min(8 << 20);
-            let chunk = archive.store.get_range(&key, loc.data_offset + off, n).await?;
+            let chunk = archive.store.get_range(key, loc.data_offset + off, n).await?;
             stored.update(&chunk);
             dec.write_all(&chunk).map_err(|e| damaged(format!("zstd: {e}")))?;
             if dec.get_ref().written() > loc.original_size {
@@ -229,22 +258,10 @@ pub async fn get_to_file(archive: &Archive, id: &str, access: &Access, dest: &Pa
         Ok(n)
     }
     .await;
-    let n = match result {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    log(
-        archive,
-        access,
-        ledger::DISSEMINATION,
-        rid.to_string(),
-        serde_json::json!({ "action": "get", "subject": rec.meta.subject, "pack": rec.at.pack_id, "bytes": n }),
-    )
-    .await?;
-    Ok((rec, n))
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Search one page, logged as an access naming the query, the total and the records the
@@ -334,6 +351,34 @@ pub struct AccessEntry {
     pub records: Vec<String>,
 }
 
+/// `e` as an entry of `subject`'s access log, if it is an access to or a dissemination of
+/// their data (reading the access log itself is left out).
+pub fn access_entry(e: &ledger::Event, subject: &str) -> Option<AccessEntry> {
+    if e.event_type != ledger::ACCESS && e.event_type != ledger::DISSEMINATION {
+        return None;
+    }
+    let d = &e.detail;
+    let about = d.pointer("/subject/value").and_then(|v| v.as_str()) == Some(subject)
+        || d.get("subjects").and_then(|v| v.as_array()).is_some_and(|a| a.iter().any(|x| x.as_str() == Some(subject)))
+        || d.pointer("/query/subject").and_then(|v| v.as_str()) == Some(subject)
+        || d.get("subject").and_then(|v| v.as_str()) == Some(subject);
+    if !about || d.get("action").and_then(|v| v.as_str()) == Some("access log") {
+        return None;
+    }
+    let records = match d.get("records").and_then(|v| v.as_array()) {
+        Some(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        None => vec![e.object.clone()].into_iter().filter(|o| o.len() == 64).collect(),
+    };
+    Some(AccessEntry {
+        time: e.time.clone(),
+        actor: e.actor.clone(),
+        purpose: e.purpose.clone(),
+        action: d.get("action").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+        kind: e.event_type.clone(),
+        records,
+    })
+}
+
 /// Who has used or received a subject's data, and why, since `since` (ISO date). Reading the
 /// log is itself logged.
 pub async fn access_log(archive: &Archive, subject: &str, since: Option<&str>, access: &Access) -> Result<Vec<AccessEntry>, RetrieveError> {
@@ -345,26 +390,9 @@ pub async fn access_log(archive: &Archive, subject: &str, since: Option<&str>, a
         if since.is_some_and(|s| e.time.as_str() < s) {
             continue;
         }
-        let d = &e.detail;
-        let about = d.pointer("/subject/value").and_then(|v| v.as_str()) == Some(subject)
-            || d.get("subjects").and_then(|v| v.as_array()).is_some_and(|a| a.iter().any(|x| x.as_str() == Some(subject)))
-            || d.pointer("/query/subject").and_then(|v| v.as_str()) == Some(subject)
-            || d.get("subject").and_then(|v| v.as_str()) == Some(subject);
-        if !about || d.get("action").and_then(|v| v.as_str()) == Some("access log") {
-            continue;
+        if let Some(entry) = access_entry(&e, subject) {
+            out.push(entry);
         }
-        let records = match d.get("records").and_then(|v| v.as_array()) {
-            Some(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
-            None => vec![e.object.clone()].into_iter().filter(|o| o.len() == 64).collect(),
-        };
-        out.push(AccessEntry {
-            time: e.time.clone(),
-            actor: e.actor.clone(),
-            purpose: e.purpose.clone(),
-            action: d.get("action").and_then(|v| v.as_str()).unwrap_or("").to_string(),
-            kind: e.event_type.clone(),
-            records,
-        });
     }
     log(
         archive,

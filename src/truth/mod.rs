@@ -252,9 +252,12 @@ pub struct StoredPack {
     pub metas: Vec<(crate::record::RecordLocation, Result<crate::record::RecordMeta, String>)>,
 }
 
-/// Read a pack whole (one pass): table, digest, metadata frames. `Ok(Err(why))` when the pack
-/// is missing, truncated or its table is damaged.
-pub async fn read_pack(store: &dyn ObjectStore, key: &crate::store::ObjectKey) -> Result<Result<StoredPack, String>, StoreError> {
+/// A pack's own table (two ranged reads of its tail) and the object's size. `Ok(Err(why))`
+/// when the pack is missing, too small or its footer or table is damaged.
+pub async fn read_table(
+    store: &dyn ObjectStore,
+    key: &crate::store::ObjectKey,
+) -> Result<Result<(u64, crate::pack::format::PackTable), String>, StoreError> {
     use crate::pack::{self, format::FOOTER_LEN};
     let Some(info) = store.head(key).await? else { return Ok(Err(format!("{key} is missing from the store"))) };
     if info.size < FOOTER_LEN as u64 {
@@ -265,12 +268,22 @@ pub async fn read_pack(store: &dyn ObjectStore, key: &crate::store::ObjectKey) -
         Ok(f) => f,
         Err(e) => return Ok(Err(format!("{key}: {e}"))),
     };
-    let table = match pack::decode_table(&store.get_range(key, footer.table_offset, footer.table_len).await?, &footer) {
+    Ok(match pack::decode_table(&store.get_range(key, footer.table_offset, footer.table_len).await?, &footer) {
+        Ok(t) => Ok((info.size, t)),
+        Err(e) => Err(format!("{key}: {e}")),
+    })
+}
+
+/// Read a pack whole (one pass): table, digest, metadata frames. `Ok(Err(why))` when the pack
+/// is missing, truncated or its table is damaged.
+pub async fn read_pack(store: &dyn ObjectStore, key: &crate::store::ObjectKey) -> Result<Result<StoredPack, String>, StoreError> {
+    use crate::pack;
+    let (size, table) = match read_table(store, key).await? {
         Ok(t) => t,
-        Err(e) => return Ok(Err(format!("{key}: {e}"))),
+        Err(e) => return Ok(Err(e)),
     };
     let mut metas = Vec::with_capacity(table.records.len());
-    let sha256 = scan::scan_pack(store, key, info.size, &table.records, |l, frames| {
+    let sha256 = scan::scan_pack(store, key, size, &table.records, |l, frames| {
         let meta = match frames {
             None => Err("frames are not where the pack table says".to_string()),
             Some(scan::Frames::Whole { meta, .. } | scan::Frames::Streamed { meta, .. }) => {
@@ -280,7 +293,7 @@ pub async fn read_pack(store: &dyn ObjectStore, key: &crate::store::ObjectKey) -
         metas.push((l.clone(), meta));
     })
     .await?;
-    Ok(Ok(StoredPack { table, sha256, size: info.size, metas }))
+    Ok(Ok(StoredPack { table, sha256, size, metas }))
 }
 
 #[cfg(test)]
