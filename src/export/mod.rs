@@ -14,6 +14,7 @@
 pub mod cover;
 pub mod csip;
 mod person;
+pub mod render;
 pub mod sink;
 
 pub use person::{PersonExport, PersonRequest, export_person};

@@ -552,7 +552,7 @@ impl Writer<'_> {
                         if m.format == "cda-r2"
                             && let Ok(doc) = crate::formats::cda::read(b, crate::formats::xml::Limits::default())
                         {
-                            let html = cover::render_cda(self.lang, &doc, m);
+                            let html = cover::render_cda(self.lang, &doc, b, m);
                             let rname = format!("{name}.html");
                             let r =
                                 self.put(sink, &format!("representations/{rendering_rep}/data/{rname}"), html.as_bytes(), "text/html")?;
