@@ -13,6 +13,8 @@
 
 pub mod cover;
 pub mod csip;
+mod gather;
+mod package;
 mod person;
 pub mod render;
 pub mod sink;
@@ -164,6 +166,16 @@ pub enum Excluded {
 }
 
 impl Excluded {
+    /// Why, in a word or two (the ledger's `not_included[].why`).
+    pub fn why(&self) -> &'static str {
+        match self {
+            Excluded::Destroyed { .. } => "destroyed",
+            Excluded::HeldBack { .. } => "held back",
+            Excluded::Damaged { .. } => "damaged",
+            Excluded::Mismatch { .. } => "index mismatch",
+        }
+    }
+
     /// The record.
     pub fn record(&self) -> RecordId {
         match self {
