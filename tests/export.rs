@@ -398,3 +398,95 @@ fn a_damaged_record_stops_the_export_or_is_listed_never_packaged() {
     let cover = std::fs::read_to_string(pkg.join("documentation/index.html")).unwrap();
     assert!(cover.contains("eheystarkistusta"), "the cover page says a record failed its check");
 }
+
+#[test]
+fn a_transfer_writes_valid_e_ark_sips_and_lets_the_records_be_destroyed_here_afterwards() {
+    let (env, subject, ids) = archive_with_a_person();
+    let (_, page) = env.json(&["search", "--from", "1900-01-01", "--limit", "1000", "--purpose", "test set-up"]);
+    let other = page["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["subject"].as_str().is_some_and(|s| s != subject))
+        .map(|h| h["record_id"].as_str().unwrap().to_string())
+        .unwrap();
+    // The National Archives selected two of the person's records and one other.
+    let list = env.path("selected.txt");
+    std::fs::write(&list, format!("# selected 2026-12\n{}\n{}\n\n{other}\n", ids[0], ids[1])).unwrap();
+    let out = env.path("transfer");
+    let (code, r) = env.json(&[
+        "export",
+        "transfer",
+        "--records",
+        list.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--actor",
+        "arkistonhoitaja",
+    ]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["records"], 3);
+    let packages = r["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 2, "one SIP per subject: {r}");
+    for p in packages {
+        let pkg = out.join(p["package_id"].as_str().unwrap());
+        assert_eark_valid(&pkg);
+        let mets = std::fs::read_to_string(pkg.join("METS.xml")).unwrap();
+        assert!(
+            mets.contains(r#"csip:OAISPACKAGETYPE="SIP""#) && mets.contains("E-ARK-SIP-v2-2-0.xml") && mets.contains("arkistonhoitaja")
+        );
+        for f in files_under(&pkg) {
+            match f.file_name().unwrap().to_str().unwrap() {
+                "METS.xml" => xmllint("mets1_12.xsd", &f),
+                "premis.xml" => {
+                    xmllint("premis-v3-0.xsd", &f);
+                    let premis = std::fs::read_to_string(&f).unwrap();
+                    assert!(
+                        premis.contains("<premis:eventType>ingestion</premis:eventType>") && premis.contains("<premis:statuteCitation>")
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("transfer.json")).unwrap()).unwrap();
+    assert_eq!(manifest["transfer"], r["transfer_id"]);
+
+    // The same selection again hands nothing over twice.
+    let (code, again) = env.json(&["export", "transfer", "--records", list.to_str().unwrap(), "--out", env.path("t2").to_str().unwrap()]);
+    assert_eq!(code, 2, "{again}");
+    assert!(again["error"].as_str().unwrap().contains("handed over by an earlier transfer"));
+    // A list naming something that is not a record id says which line.
+    std::fs::write(env.path("bad.txt"), "nonsense\n").unwrap();
+    let (code, bad) =
+        env.json(&["export", "transfer", "--records", env.path("bad.txt").to_str().unwrap(), "--out", env.path("t3").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(bad["error"].as_str().unwrap().contains("line 1"), "{bad}");
+
+    // From the transfer date, the transferred records may be destroyed here (plan, a second
+    // person's approval); the tombstones name the transfer. Nothing else becomes due.
+    let (_, plan) = env.json(&["dispose", "plan", "--actor", "alice"]);
+    let planned: Vec<String> = plan["items"].as_array().unwrap().iter().map(|i| i["record_id"].as_str().unwrap().to_string()).collect();
+    let mut expected = vec![ids[0].clone(), ids[1].clone(), other.clone()];
+    expected.sort();
+    let mut got = planned.clone();
+    got.sort();
+    assert_eq!(got, expected, "exactly the transferred records are due: {plan}");
+    let plan_id = plan["plan_id"].as_str().unwrap();
+    assert!(env.run(&["dispose", "approve", plan_id, "--actor", "bob"]).status.success());
+    let (code, done) = env.json(&["dispose", "execute", plan_id, "--actor", "carol"]);
+    assert_eq!(code, 0, "{done}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tombs = rt.block_on(async { env.archive().await.index.tombstoned().await.unwrap() });
+    assert_eq!(tombs.len(), 3);
+    let events = rt.block_on(async { env.archive().await.index.events().await.unwrap() });
+    for e in events.iter().filter(|e| e.event_type == "deletion") {
+        assert_eq!(e.detail["transfer"], r["transfer_id"], "{:?}", e.detail);
+        assert!(e.detail["rule"].as_str().unwrap().contains("transferred to preservation on"), "{:?}", e.detail);
+    }
+    // The person's next export says what was destroyed and why.
+    let (code, ex) = export(&env, &["--subject", &subject, "--out", env.path("after").to_str().unwrap()]);
+    assert_eq!(code, 0, "{ex}");
+    assert_eq!(ex["records"].as_u64().unwrap() as usize, ids.len() - 2);
+    assert_eq!(ex["not_included"].as_array().unwrap().iter().filter(|x| x["why"] == "destroyed").count(), 2, "{ex}");
+}

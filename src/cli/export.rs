@@ -53,14 +53,106 @@ pub(crate) enum ExportCommand {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Hand records over to long-term preservation as E-ARK SIPs (CSIP 2.2.0 + SIP 2.2.0),
+    /// one package per subject (or per source and year), with PREMIS (ingest events, fixity,
+    /// retention) and descriptive metadata. The handover is recorded in the ledger; from
+    /// its date the records may be destroyed here through a disposal plan, as
+    /// "transferred to preservation".
+    Transfer {
+        /// Every record kept under this retention rule (e.g. fi-birthday-sample).
+        #[arg(long, required_unless_present = "records", conflicts_with = "records")]
+        rule: Option<String>,
+        /// A file of record ids, one per line (as the National Archives selected them).
+        #[arg(long, value_name = "FILE")]
+        records: Option<PathBuf>,
+        /// One package per subject, or per source system and year.
+        #[arg(long, value_enum, default_value = "subject")]
+        group: GroupArg,
+        /// A folder to create: one folder per package, and transfer.json listing them.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace an earlier transfer's folder at --out.
+        #[arg(long)]
+        force: bool,
+        /// List records that fail their digest check instead of stopping.
+        #[arg(long)]
+        skip_damaged: bool,
+        /// Who hands the records over (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(crate) enum GroupArg {
+    /// One package per subject.
+    Subject,
+    /// One package per source system and year.
+    SourceYear,
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
     s.parse()
 }
 
-pub(crate) async fn run(open: impl AsyncFnOnce() -> Result<Archive>, cmd: &ExportCommand, json: bool, out: &mut impl Write) -> Result<u8> {
+pub(crate) async fn run(
+    open: impl AsyncFnOnce() -> Result<Archive>,
+    cmd: &ExportCommand,
+    actor_default: String,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8> {
     match cmd {
+        ExportCommand::Transfer { rule, records, group, out: dest, force, skip_damaged, actor } => {
+            let selection = match (rule, records) {
+                (Some(r), _) => export::Selection::Rule(r.clone()),
+                (None, Some(f)) => export::Selection::Records(f.clone()),
+                (None, None) => return Err(UsageError("give --rule RULE or --records FILE".into()).into()),
+            };
+            let a = open().await?;
+            let req = export::TransferRequest {
+                selection,
+                group: match group {
+                    GroupArg::Subject => export::Grouping::Subject,
+                    GroupArg::SourceYear => export::Grouping::SourceYear,
+                },
+                out: dest.clone(),
+                force: *force,
+                skip_damaged: *skip_damaged,
+            };
+            match export::export_transfer(&a, &req, &actor.clone().unwrap_or(actor_default)).await {
+                Ok(r) => {
+                    if json {
+                        writeln!(out, "{}", serde_json::to_string(&r)?)?;
+                    } else {
+                        writeln!(out, "wrote {} ({} E-ARK SIP(s), transfer {})", r.output.display(), r.packages.len(), r.transfer_id)?;
+                        writeln!(out, "  {} record(s) handed over, {} bytes of originals", r.records, r.bytes)?;
+                        if !r.already_transferred.is_empty() {
+                            writeln!(out, "  {} record(s) left out: handed over by an earlier transfer", r.already_transferred.len())?;
+                        }
+                        for x in &r.not_included {
+                            writeln!(out, "  not included: {} ({})", x.record(), x.why())?;
+                        }
+                        writeln!(
+                            out,
+                            "  recorded in the ledger; from {} these records may be destroyed here through `arkisto dispose plan`",
+                            r.date
+                        )?;
+                    }
+                    Ok(if r.not_included.is_empty() { 0 } else { 3 })
+                }
+                Err(ExportError::Usage(m)) => Err(UsageError(m).into()),
+                Err(e @ ExportError::Damaged { .. }) => {
+                    if json {
+                        writeln!(out, "{}", serde_json::json!({ "error": e.to_string(), "code": e.code() }))?;
+                    } else {
+                        eprintln!("error: {e}");
+                    }
+                    Ok(3)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         ExportCommand::Person { subject, from, to, source, lang, request, hold_back, skip_damaged, bag, out: dest, force, access: acc } => {
             let acc = access(acc)?;
             for d in [from, to].into_iter().flatten() {

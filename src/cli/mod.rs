@@ -882,7 +882,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let a = open(&cli).await?;
             trust::prove(&a, record.as_deref(), consistency, checkpoint.as_deref(), json, &mut out).await
         }
-        Command::Export { command } => export::run(async || open(&cli).await, command, json, &mut out).await,
+        Command::Export { command } => export::run(async || open(&cli).await, command, os_user(), json, &mut out).await,
         Command::Token { command } => {
             let a = open(&cli).await?;
             token::run(&a, command, os_user(), json, &mut out).await

@@ -231,10 +231,11 @@ pub async fn execute(archive: &Archive, plan_id: &str, actor: &str) -> Result<Ex
                     detail: serde_json::json!({
                         "record_id": id, "document_id": meta.document_id.as_ref().map(|d| d.0.clone()), "stored_sha256": loc.stored_sha256,
                         // Whose record it was: a client's request must be answered with
-                        // what was destroyed and when (FORMAT.md section 5.3).
+                        // what was destroyed and when (FORMAT.md section 5).
                         "subject": meta.subject.as_ref().map(|s| s.value.clone()),
                         "meta_sha256": loc.meta_sha256, "rule": due.rule, "disposal": due.disposal, "plan_id": plan_id,
                         "planned_by": p.planned_by, "approved_by": approver, "pack_id": pack_id, "disposed_at": at,
+                        "transfer": state.transfers.get(id).map(|t| t.transfer_id.clone()),
                     }),
                 }),
                 Err(why) => rep.kept.push((*id, why)),

@@ -92,6 +92,8 @@ pub struct Agents {
     pub organisation: String,
     /// Its identifier (e.g. a business id), if known.
     pub organisation_id: Option<String>,
+    /// Who submits the package (a SIP's submitting agent, E-ARK SIP15), if anyone.
+    pub submitter: Option<String>,
 }
 
 fn header(out: &mut String, p: Profile, created: &str, agents: Option<&Agents>) {
@@ -112,6 +114,17 @@ fn header(out: &mut String, p: Profile, created: &str, agents: Option<&Agents>) 
             let _ = writeln!(out, r#"      <note csip:NOTETYPE="IDENTIFICATIONCODE">{}</note>"#, esc(id));
         }
         out.push_str("    </agent>\n");
+        if let Some(who) = &a.submitter {
+            let _ = writeln!(
+                out,
+                r#"    <agent ROLE="CREATOR" TYPE="INDIVIDUAL">
+      <name>{}</name>
+      <note csip:NOTETYPE="IDENTIFICATIONCODE">{}</note>
+    </agent>"#,
+                esc(who),
+                esc(who)
+            );
+        }
     }
     out.push_str("  </metsHdr>\n");
 }

@@ -18,8 +18,10 @@ mod package;
 mod person;
 pub mod render;
 pub mod sink;
+mod transfer;
 
 pub use person::{PersonExport, PersonRequest, export_person};
+pub use transfer::{Grouping, Selection, Sip, TransferExport, TransferRequest, export_transfer};
 
 use crate::ids::RecordId;
 

@@ -168,6 +168,7 @@ impl Writer<'_> {
         dc: &str,
         docs: &[FileEntry],
         reps: &[(String, FileEntry)],
+        submitter: Option<&str>,
     ) -> Result<String, ExportError> {
         let mut schemas = Vec::new();
         for (name, xsd) in csip::SCHEMAS {
@@ -177,6 +178,7 @@ impl Writer<'_> {
         let agents = csip::Agents {
             organisation: archive.config.export.organisation.clone(),
             organisation_id: archive.config.export.organisation_id.clone(),
+            submitter: submitter.map(String::from),
         };
         let mets = csip::package_mets(
             self.profile,

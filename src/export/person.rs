@@ -185,7 +185,7 @@ pub async fn export_person(archive: &Archive, req: &PersonRequest, access: &Acce
             &created,
             &format!("{} record(s) from {sources} source system(s), exported by arkisto for request {request_id}", cover_records.len()),
         );
-        let mets = w.finish_package(&mut sink, archive, &package_id, &request_id, &dc, &docs, &reps)?;
+        let mets = w.finish_package(&mut sink, archive, &package_id, &request_id, &dc, &docs, &reps, None)?;
         let tar_sha = target.close(sink, (created.get(..10).unwrap_or(&created), &request_id, org))?;
         let (sha256, sha256_of) = match tar_sha {
             Some(d) => (d, "the TAR file".to_string()),

@@ -61,6 +61,23 @@ pub fn disposable(meta: &RecordMeta, state: &LedgerState, policies: &Policies, o
     if let Some(h) = state.held(&id, subject) {
         return Err(format!("under legal hold {} ({})", h.hold_id, h.reason));
     }
+    // Handed over to long-term preservation: the county's copy may go from the transfer date
+    // on, whatever the policies said before (a permanent record included). Only the ledger's
+    // transfer event counts, never an index row.
+    if let Some(t) = state.transfers.get(&id) {
+        let date = t.date.parse::<NaiveDate>().map_err(|_| format!("transfer {} has no valid date ({})", t.transfer_id, t.date))?;
+        if date > on {
+            return Err(format!("transferred to preservation on {} ({}): disposable from then on", t.date, t.transfer_id));
+        }
+        return Ok(Due {
+            disposal: t.date.clone(),
+            rule: format!("{}; transferred to preservation on {} ({})", meta.retention.rule_id, t.date, t.transfer_id),
+            why: vec![format!(
+                "the ledger records its transfer to long-term preservation on {} (transfer {}, event {})",
+                t.date, t.transfer_id, t.seq
+            )],
+        });
+    }
     let rec = recorded(meta, state);
     let rec_date = rec.disposal.parse::<NaiveDate>().ok();
     if rec_date.is_none_or(|d| d > on) {

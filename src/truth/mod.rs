@@ -42,6 +42,17 @@ pub struct Decision {
     pub lock_horizon: Option<String>,
 }
 
+/// A record's handover to long-term preservation (a `transfer` event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// The transfer's id.
+    pub transfer_id: String,
+    /// Its date (ISO): the record may be destroyed from then on.
+    pub date: String,
+    /// The event's sequence number.
+    pub seq: i64,
+}
+
 /// The ledger's state after replaying every event.
 #[derive(Clone, Debug, Default)]
 pub struct LedgerState {
@@ -63,6 +74,8 @@ pub struct LedgerState {
     pub decisions: HashMap<RecordId, Decision>,
     /// Attachment links beyond a record's own parent: (parent, attachment).
     pub links: BTreeSet<(RecordId, RecordId)>,
+    /// Records handed over to long-term preservation, with the latest transfer of each.
+    pub transfers: HashMap<RecordId, Transfer>,
     /// Event kinds that did not decode as their type says (named by seq).
     pub undecodable: Vec<(i64, String)>,
 }
@@ -168,7 +181,34 @@ impl LedgerState {
                 }
                 Err(_) => self.undecodable.push(bad("deletion of something that is not a record id")),
             },
-            ledger::REEVALUATION => {
+            ledger::REEVALUATION => self.apply_changes(e),
+            ledger::TRANSFER => {
+                self.apply_changes(e);
+                match (s("transfer"), s("date"), d.get("records").and_then(|r| serde_json::from_value::<Vec<RecordId>>(r.clone()).ok())) {
+                    (Some(id), Some(date), Some(records)) => {
+                        for r in records {
+                            self.transfers.insert(r, Transfer { transfer_id: id.clone(), date: date.clone(), seq: e.seq });
+                        }
+                    }
+                    _ => self.undecodable.push(bad("transfer event without transfer id, date or records")),
+                }
+            }
+            ledger::LINK => {
+                for pair in d.get("links").and_then(|l| serde_json::from_value::<Vec<[RecordId; 2]>>(l.clone()).ok()).into_iter().flatten()
+                {
+                    self.links.insert((pair[0], pair[1]));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The decisions a re-evaluation (or a transfer) records, one per changed record.
+    fn apply_changes(&mut self, e: &Event) {
+        let d = &e.detail;
+        let bad = |why: &str| self_bad(e, why);
+        {
+            {
                 for c in d.get("changes").and_then(|c| c.as_array()).into_iter().flatten() {
                     let id = c.get("record_id").and_then(|v| v.as_str()).and_then(|v| v.parse().ok()).map(RecordId);
                     // Structured since encoding 2; earlier events say "DATE (RULE)".
@@ -185,13 +225,6 @@ impl LedgerState {
                     }
                 }
             }
-            ledger::LINK => {
-                for pair in d.get("links").and_then(|l| serde_json::from_value::<Vec<[RecordId; 2]>>(l.clone()).ok()).into_iter().flatten()
-                {
-                    self.links.insert((pair[0], pair[1]));
-                }
-            }
-            _ => {}
         }
     }
 

@@ -71,6 +71,10 @@ pub const REPAIR: &str = "repair";
 pub const KEY_ANNOUNCED: &str = "checkpoint key announced";
 /// An API token was revoked.
 pub const TOKEN_REVOKED: &str = "api token revoked";
+/// Records handed over to long-term preservation as E-ARK SIPs (PREMIS "transfer";
+/// `detail`: `transfer`, `date`, `records`, `packages`, and `changes` in the shape of a
+/// re-evaluation's: each record's new decision, disposable from the transfer date).
+pub const TRANSFER: &str = "transfer";
 
 /// An event to append (seq and hashes are assigned on commit).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
