@@ -131,6 +131,18 @@ fn archive_with_a_person() -> (Env, String, Vec<String>) {
     (env, subject, ids)
 }
 
+/// A record of someone other than `subject`.
+fn another_persons_record(env: &Env, subject: &str) -> String {
+    let (_, page) = env.json(&["search", "--from", "1900-01-01", "--limit", "1000", "--purpose", "test set-up"]);
+    page["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["subject"].as_str().is_some_and(|s| s != subject))
+        .map(|h| h["record_id"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
 fn export(env: &Env, args: &[&str]) -> (i32, serde_json::Value) {
     let mut a = vec!["export", "person", "--purpose", "asiakkaan tarkastuspyyntö", "--actor", "kirjaaja"];
     a.extend_from_slice(args);
@@ -348,14 +360,7 @@ fn bad_requests_exit_2_with_one_clear_sentence_and_write_nothing() {
 fn an_edited_index_cannot_put_another_persons_record_into_a_package() {
     let (env, subject, ids) = archive_with_a_person();
     // Point another person's record at this person in the index.
-    let (_, page) = env.json(&["search", "--from", "1900-01-01", "--limit", "1000", "--purpose", "test set-up"]);
-    let other = page["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["subject"].as_str().is_some_and(|s| s != subject))
-        .map(|h| h["record_id"].as_str().unwrap().to_string())
-        .unwrap();
+    let other = another_persons_record(&env, &subject);
     env.tamper_index(&format!("UPDATE records SET subject_value = '{subject}' WHERE record_id = '{other}'"));
     let out = env.path("answer.tar");
     let (code, r) = export(&env, &["--subject", &subject, "--out", out.to_str().unwrap()]);
@@ -402,14 +407,7 @@ fn a_damaged_record_stops_the_export_or_is_listed_never_packaged() {
 #[test]
 fn a_transfer_writes_valid_e_ark_sips_and_lets_the_records_be_destroyed_here_afterwards() {
     let (env, subject, ids) = archive_with_a_person();
-    let (_, page) = env.json(&["search", "--from", "1900-01-01", "--limit", "1000", "--purpose", "test set-up"]);
-    let other = page["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["subject"].as_str().is_some_and(|s| s != subject))
-        .map(|h| h["record_id"].as_str().unwrap().to_string())
-        .unwrap();
+    let other = another_persons_record(&env, &subject);
     // The National Archives selected two of the person's records and one other.
     let list = env.path("selected.txt");
     std::fs::write(&list, format!("# selected 2026-12\n{}\n{}\n\n{other}\n", ids[0], ids[1])).unwrap();

@@ -141,16 +141,7 @@ pub(crate) async fn run(
                     }
                     Ok(if r.not_included.is_empty() { 0 } else { 3 })
                 }
-                Err(ExportError::Usage(m)) => Err(UsageError(m).into()),
-                Err(e @ ExportError::Damaged { .. }) => {
-                    if json {
-                        writeln!(out, "{}", serde_json::json!({ "error": e.to_string(), "code": e.code() }))?;
-                    } else {
-                        eprintln!("error: {e}");
-                    }
-                    Ok(3)
-                }
-                Err(e) => Err(e.into()),
+                Err(e) => failed(e, json, out),
             }
         }
         ExportCommand::Person { subject, from, to, source, lang, request, hold_back, skip_damaged, bag, out: dest, force, access: acc } => {
@@ -219,17 +210,25 @@ pub(crate) async fn run(
                         },
                     )
                 }
-                Err(ExportError::Usage(m)) => Err(UsageError(m).into()),
-                Err(e @ ExportError::Damaged { .. }) => {
-                    if json {
-                        writeln!(out, "{}", serde_json::json!({ "error": e.to_string(), "code": e.code() }))?;
-                    } else {
-                        eprintln!("error: {e}");
-                    }
-                    Ok(3)
-                }
-                Err(e) => Err(e.into()),
+                Err(e) => failed(e, json, out),
             }
         }
+    }
+}
+
+/// An export that did not happen: a usage error (exit 2), a damaged or contradicted record
+/// (exit 3, said on stderr or as JSON), or a failure (exit 1).
+fn failed(e: ExportError, json: bool, out: &mut impl Write) -> Result<u8> {
+    match e {
+        ExportError::Usage(m) => Err(UsageError(m).into()),
+        e @ ExportError::Damaged { .. } => {
+            if json {
+                writeln!(out, "{}", serde_json::json!({ "error": e.to_string(), "code": e.code() }))?;
+            } else {
+                eprintln!("error: {e}");
+            }
+            Ok(3)
+        }
+        e => Err(e.into()),
     }
 }

@@ -451,11 +451,11 @@ pub fn records_csv(records: &[CoverRecord], excluded: &[Excluded]) -> String {
 
 /// A plain, escaped rendering of a CDA document: its header and its narrative, section by
 /// section. Nothing in the document is interpreted as markup.
-pub fn render_cda(lang: Lang, doc: &crate::formats::cda::CdaDocument, bytes: &[u8], meta: &crate::record::RecordMeta) -> String {
+pub fn render_cda(lang: Lang, doc: &super::render::Rendered, meta: &crate::record::RecordMeta) -> String {
     let w = words(lang);
     let hd = &doc.header;
     let title = hd.title.clone().or_else(|| meta.title.clone()).unwrap_or_default();
-    let blocks = super::render::narrative(bytes);
+    let blocks = &doc.blocks;
     let mut h = String::with_capacity(
         2048 + blocks
             .iter()
@@ -480,14 +480,14 @@ pub fn render_cda(lang: Lang, doc: &crate::formats::cda::CdaDocument, bytes: &[u
     row(w.date, meta.created.as_deref());
     row(w.doc_type, meta.doc_type_name.as_deref().or(meta.doc_type.as_deref()));
     row(w.system, Some(&meta.source));
-    row(w.holder, hd.custodian_name.as_deref());
-    row(w.confidentiality, hd.confidentiality.as_ref().map(|c| c.display_name.as_deref().unwrap_or(c.code.as_str())));
+    row(w.holder, hd.custodian.as_deref());
+    row(w.confidentiality, hd.confidentiality.as_deref());
     row(w.record_id, Some(&meta.record_id.to_string()));
     h.push_str("</dl>\n");
     if blocks.is_empty() {
         let _ = writeln!(h, "<p>{}</p>", esc(w.no_text));
     }
-    for b in &blocks {
+    for b in blocks {
         match b {
             super::render::Block::Heading(level, t) => {
                 let l = (level + 1).min(6);

@@ -189,22 +189,38 @@ impl Excluded {
     }
 }
 
-/// XML/HTML escaping for text and attribute values.
+/// XML/HTML escaping for text and attribute values. Characters XML 1.0 cannot hold at all
+/// are dropped, never passed through. Runs without anything to escape are copied whole.
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Characters XML 1.0 cannot hold at all are dropped, never passed through.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            '\u{FFFE}' | '\u{FFFF}' => {}
-            c => out.push(c),
+    let special = |b: u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'') || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF;
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !special(b) || i < start {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        start = i + 1;
+        match b {
+            b'&' => out.push_str("&amp;"),
+            b'<' => out.push_str("&lt;"),
+            b'>' => out.push_str("&gt;"),
+            b'"' => out.push_str("&quot;"),
+            b'\'' => out.push_str("&#39;"),
+            // U+FFFE and U+FFFF (EF BF BE / EF BF BF) are not XML characters; any other
+            // character starting with EF is copied.
+            0xEF => {
+                let end = s[i..].chars().next().map_or(i + 1, |c| i + c.len_utf8());
+                if !matches!(&bytes[i..end], [0xEF, 0xBF, 0xBE] | [0xEF, 0xBF, 0xBF]) {
+                    out.push_str(&s[i..end]);
+                }
+                start = end;
+            }
+            _ => {}
         }
     }
+    out.push_str(&s[start..]);
     out
 }
 
@@ -217,5 +233,8 @@ mod tests {
         assert_eq!(esc("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
         assert_eq!(esc("a\u{0}b\u{1b}c\td"), "abc\td");
         assert_eq!(esc("sydän"), "sydän");
+        assert_eq!(esc("a\u{FFFE}b\u{FFFF}c\u{FEFF}d"), "abc\u{FEFF}d");
+        assert_eq!(esc("plain text"), "plain text");
+        assert_eq!(esc(""), "");
     }
 }

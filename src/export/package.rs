@@ -2,9 +2,10 @@
 //! place and renamed into it only when whole) and the representations of a CSIP package
 //! (originals verified as they are read, renderings, PREMIS, METS).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use super::cover::{self, CoverRecord};
 use super::csip::{self, Content, FileEntry, PremisEvent, PremisObject, Profile};
@@ -72,7 +73,10 @@ impl Target {
         };
         Ok(match inner {
             AnySink::Tar(t) => Some(t.finish().map_err(io(format!("{}", self.tmp.display())))?.0),
-            AnySink::Dir(_) => None,
+            AnySink::Dir(d) => {
+                d.sync().map_err(io(format!("{}", self.tmp.display())))?;
+                None
+            }
         })
     }
 
@@ -225,6 +229,7 @@ impl Writer<'_> {
             let rendering_rep = format!("{rep}-rendering");
             used_names.insert(rendering_rep.clone());
             let (mut data, mut renders, mut objects) = (Vec::new(), Vec::new(), Vec::new());
+            let mut dctx = zstd::bulk::Decompressor::new().map_err(io("a zstd decompression context"))?;
             for it in group {
                 let m = &it.meta;
                 let rid = m.record_id;
@@ -240,7 +245,7 @@ impl Writer<'_> {
                 // Verified before a byte of it is written: a damaged record is never in the
                 // package, even in part.
                 let fetched = if m.original_size <= IN_MEMORY {
-                    retrieve::fetch(archive, &it.key, &it.loc).await.map(Fetched::Memory)
+                    fetch_small(archive, &mut dctx, &it.key, &it.loc).await.map(Fetched::Memory)
                 } else {
                     retrieve::fetch_to_file(archive, &it.key, &it.loc, self.spool).await.map(|_| Fetched::Spool)
                 };
@@ -261,9 +266,9 @@ impl Writer<'_> {
                     Fetched::Memory(b) => {
                         sink.add_bytes(&path, b).map_err(io(rel.clone()))?;
                         if m.format == "cda-r2"
-                            && let Ok(doc) = crate::formats::cda::read(b, crate::formats::xml::Limits::default())
+                            && let Some(doc) = super::render::read(b)
                         {
-                            let html = cover::render_cda(self.lang, &doc, b, m);
+                            let html = cover::render_cda(self.lang, &doc, m);
                             let rname = format!("{name}.html");
                             let r =
                                 self.put(sink, &format!("representations/{rendering_rep}/data/{rname}"), html.as_bytes(), "text/html")?;
@@ -326,6 +331,55 @@ impl Writer<'_> {
         }
         Ok((bytes, cover_records, reps))
     }
+}
+
+/// A dictionary prepared for decompression once per process: a dictionary never changes
+/// once used (its id names its bytes), so the few a process meets are kept for its life.
+fn prepared(id: u32, bytes: &[u8]) -> &'static zstd::dict::DecoderDictionary<'static> {
+    static CACHE: OnceLock<Mutex<HashMap<u32, &'static zstd::dict::DecoderDictionary<'static>>>> = OnceLock::new();
+    let mut m = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    m.entry(id).or_insert_with(|| Box::leak(Box::new(zstd::dict::DecoderDictionary::copy(bytes))))
+}
+
+/// A small record's verified original bytes, decoded with the package's one decompression
+/// context (a context and a dictionary load per record cost more than the decoding): the
+/// frame must match its stored digest and name the table's dictionary, and the bytes must
+/// be exactly the record (size and SHA-256) before anything is returned.
+async fn fetch_small(
+    archive: &Archive,
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+    key: &crate::store::ObjectKey,
+    loc: &crate::record::RecordLocation,
+) -> Result<Vec<u8>, retrieve::RetrieveError> {
+    let rid = loc.record_id;
+    let damaged = |why: String| retrieve::RetrieveError::Damaged { record: rid, why };
+    let frame = archive.store.get_range(key, loc.data_offset, loc.data_len).await?;
+    if Sha256::of(&frame) != loc.stored_sha256 {
+        return Err(damaged(format!("stored digest mismatch for record {rid}")));
+    }
+    let in_frame = zstd::zstd_safe::get_dict_id_from_frame(&frame).map_or(0, |n| n.get());
+    if in_frame != loc.dict_id {
+        return Err(damaged(format!("the frame names dictionary {in_frame}, the pack table {}", loc.dict_id)));
+    }
+    let set = match loc.dict_id {
+        0 => dctx.set_dictionary(&[]),
+        id => {
+            let bytes = archive
+                .dict_for(loc)
+                .await
+                .map_err(|e| damaged(e.to_string()))?
+                .ok_or_else(|| damaged(format!("dictionary {id} is missing")))?;
+            dctx.set_prepared_dictionary(prepared(id, &bytes))
+        }
+    };
+    set.map_err(|e| damaged(format!("zstd: {e}")))?;
+    // Never more than the table says: a damaged frame cannot balloon.
+    let mut out = Vec::with_capacity(usize::try_from(loc.original_size).unwrap_or(usize::MAX));
+    dctx.decompress_to_buffer(&frame[..], &mut out).map_err(|e| damaged(format!("zstd: {e}")))?;
+    if out.len() as u64 != loc.original_size || Sha256::of(&out) != rid.0 {
+        return Err(damaged(format!("original digest mismatch for record {rid}")));
+    }
+    Ok(out)
 }
 
 /// A record's verified bytes: in memory, or in the spool file.

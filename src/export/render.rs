@@ -19,8 +19,33 @@ pub enum Block {
 /// original is always beside it).
 const MAX_CHARS: usize = 2_000_000;
 
+/// What a rendering shows of a CDA header.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    /// The document's title.
+    pub title: Option<String>,
+    /// The custodian organisation's name.
+    pub custodian: Option<String>,
+    /// Confidentiality: display name, else code.
+    pub confidentiality: Option<String>,
+    /// `languageCode/@code`.
+    pub language: Option<String>,
+}
+
+/// A CDA document read for a human: header fields and the narrative.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// Header fields.
+    pub header: Header,
+    /// The narrative, section by section.
+    pub blocks: Vec<Block>,
+}
+
 #[derive(Default)]
 struct Narrative {
+    header: Header,
+    /// Text of the element being captured for the header (`title`, a custodian `name`).
+    capture: Option<String>,
     blocks: Vec<Block>,
     path: Vec<String>,
     sections: usize,
@@ -54,8 +79,16 @@ fn breaks(local: &str) -> bool {
 }
 
 impl Handler for Narrative {
-    fn start(&mut self, _ns: Option<&str>, local: &str, _attrs: &[(String, String)]) {
+    fn start(&mut self, _ns: Option<&str>, local: &str, attrs: &[(String, String)]) {
         let parent = self.path.last().map(String::as_str);
+        let attr = |n: &str| attrs.iter().find(|(k, _)| k == n || k.ends_with(&format!(":{n}"))).map(|(_, v)| v.clone());
+        match (self.path.len(), local) {
+            (1, "title") => self.capture = Some(String::new()),
+            (1, "confidentialityCode") => self.header.confidentiality = attr("displayName").or_else(|| attr("code")),
+            (1, "languageCode") => self.header.language = attr("code"),
+            (_, "name") if parent == Some("representedCustodianOrganization") => self.capture = Some(String::new()),
+            _ => {}
+        }
         match local {
             "section" => {
                 self.flush();
@@ -79,6 +112,14 @@ impl Handler for Narrative {
     fn end(&mut self, _ns: Option<&str>, local: &str) {
         self.path.pop();
         let parent = self.path.last().map(String::as_str);
+        if let Some(c) = self.capture.take() {
+            let t = c.split_whitespace().collect::<Vec<_>>().join(" ");
+            match (self.path.len(), local) {
+                (1, "title") => self.header.title = Some(t),
+                (_, "name") => self.header.custodian = Some(t),
+                _ => self.capture = Some(c),
+            }
+        }
         match local {
             "section" => {
                 self.flush();
@@ -98,6 +139,10 @@ impl Handler for Narrative {
     }
 
     fn text(&mut self, text: &str) {
+        if let Some(c) = &mut self.capture {
+            c.push_str(text);
+            c.push(' ');
+        }
         if self.in_title || self.in_text > 0 {
             self.cur.push_str(text);
             self.cur.push(' ');
@@ -105,16 +150,19 @@ impl Handler for Narrative {
     }
 }
 
-/// The narrative of a CDA document's structured body as blocks; empty when it has none or
-/// does not parse (the original is in the package either way).
-pub fn narrative(bytes: &[u8]) -> Vec<Block> {
-    let Ok(text) = xml::decode(bytes) else { return Vec::new() };
+/// A CDA document's header fields and the narrative of its structured body, in one pass;
+/// `None` when it does not parse (the original is in the package either way).
+pub fn read(bytes: &[u8]) -> Option<Rendered> {
+    let text = xml::decode(bytes).ok()?;
     let mut n = Narrative::default();
-    if xml::parse(&text, Limits::default(), &mut n).is_err() {
-        return Vec::new();
-    }
+    xml::parse(&text, Limits::default(), &mut n).ok()?;
     n.flush();
-    n.blocks
+    Some(Rendered { header: n.header, blocks: n.blocks })
+}
+
+/// The narrative alone (empty when the document does not parse).
+pub fn narrative(bytes: &[u8]) -> Vec<Block> {
+    read(bytes).map(|r| r.blocks).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -135,6 +183,22 @@ mod tests {
         assert!(b.contains(&Block::Para("<script>alert(1)</script>".into())), "{b:?}");
         assert!(b.contains(&Block::Para("Furesis | 40 mg".into())), "{b:?}");
         assert!(b.contains(&Block::Heading(2, "Alaosio".into())), "{b:?}");
+    }
+
+    #[test]
+    fn the_header_fields_a_reader_needs_come_from_the_same_pass() {
+        let doc = r#"<ClinicalDocument xmlns="urn:hl7-org:v3"><title>Lääkemääräys</title>
+            <confidentialityCode code="5" displayName="Salassa pidettävä"/><languageCode code="fi-FI"/>
+            <custodian><assignedCustodian><representedCustodianOrganization><name>Testi  tk</name>
+            </representedCustodianOrganization></assignedCustodian></custodian>
+            <component><structuredBody><component><section><title>Osio</title><text>x</text></section></component></structuredBody></component>
+            </ClinicalDocument>"#;
+        let r = read(doc.as_bytes()).unwrap();
+        assert_eq!(r.header.title.as_deref(), Some("Lääkemääräys"));
+        assert_eq!(r.header.custodian.as_deref(), Some("Testi tk"));
+        assert_eq!(r.header.confidentiality.as_deref(), Some("Salassa pidettävä"));
+        assert_eq!(r.header.language.as_deref(), Some("fi-FI"));
+        assert_eq!(r.blocks[0], Block::Heading(1, "Osio".into()));
     }
 
     #[test]

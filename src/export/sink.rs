@@ -45,6 +45,34 @@ impl DirSink {
     }
 }
 
+impl DirSink {
+    /// Make everything written durable: one `syncfs` of the file system holding the folder
+    /// (an fsync per file cost more than writing the package), elsewhere every file synced.
+    pub fn sync(&self) -> io::Result<()> {
+        let root = File::open(&self.root)?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: `root` is an open file descriptor for the duration of the call; syncfs
+            // only flushes the file system it belongs to.
+            if unsafe { libc::syncfs(root.as_raw_fd()) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let mut stack = vec![self.root.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d)? {
+                    let p = e?.path();
+                    if p.is_dir() { stack.push(p) } else { File::open(&p)?.sync_all()? }
+                }
+            }
+        }
+        root.sync_all()
+    }
+}
+
 impl Sink for DirSink {
     fn add(&mut self, path: &str, size: u64, r: &mut dyn Read) -> io::Result<()> {
         let dest = self.root.join(path);
@@ -56,7 +84,8 @@ impl Sink for DirSink {
         if n != size {
             return Err(io::Error::other(format!("{path}: {n} bytes written, {size} expected")));
         }
-        f.into_inner().map_err(|e| e.into_error())?.sync_data()
+        f.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
     }
 }
 
