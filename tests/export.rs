@@ -488,3 +488,27 @@ fn a_transfer_writes_valid_e_ark_sips_and_lets_the_records_be_destroyed_here_aft
     assert_eq!(ex["records"].as_u64().unwrap() as usize, ids.len() - 2);
     assert_eq!(ex["not_included"].as_array().unwrap().iter().filter(|x| x["why"] == "destroyed").count(), 2, "{ex}");
 }
+
+#[test]
+fn records_under_a_named_hold_are_held_back_and_other_holds_are_shown() {
+    let (env, subject, ids) = archive_with_a_person();
+    let (code, back) = env.json(&["hold", "add", "--record", &ids[0], "--reason", "poliisitutkinta 2026/3", "--actor", "lakimies"]);
+    assert_eq!(code, 0, "{back}");
+    let (code, shown) = env.json(&["hold", "add", "--record", &ids[1], "--reason", "valitus 2026/7", "--actor", "lakimies"]);
+    assert_eq!(code, 0, "{shown}");
+    let out = env.path("answer");
+    let hold = back["hold_id"].as_str().unwrap();
+    let (code, r) = export(&env, &["--subject", &subject, "--hold-back", hold, "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["records"].as_u64().unwrap() as usize, ids.len() - 1);
+    assert_eq!(r["not_included"][0]["record"], ids[0].as_str());
+    assert_eq!(r["not_included"][0]["why"], "held-back");
+    let pkg = package_in(&out);
+    assert!(files_under(&pkg).iter().all(|f| !f.to_string_lossy().contains(&ids[0][..12])), "the held-back record is not in the package");
+    let cover = std::fs::read_to_string(pkg.join("documentation/index.html")).unwrap();
+    assert!(cover.contains("pidätetty säilytysmääräyksen") && cover.contains("poliisitutkinta 2026/3"), "{cover}");
+    // The other hold keeps its record in the package and says so.
+    assert!(cover.contains("valitus 2026/7"), "{cover}");
+    let csv = std::fs::read_to_string(pkg.join("documentation/records.csv")).unwrap();
+    assert!(csv.contains("\"held back\"") && csv.contains("valitus 2026/7"), "{csv}");
+}

@@ -191,12 +191,7 @@ pub(crate) async fn run(
                         } else {
                             writeln!(out, "  not included ({}), listed on the cover page:", r.not_included.len())?;
                             for x in &r.not_included {
-                                writeln!(
-                                    out,
-                                    "    {}: {}",
-                                    x.record(),
-                                    serde_json::to_value(x)?.get("why").and_then(|v| v.as_str()).unwrap_or("")
-                                )?;
+                                writeln!(out, "    {}: {}", x.record(), x.why())?;
                             }
                         }
                         writeln!(out, "  SHA-256 {} (of {}); logged as a disclosure", r.sha256, r.sha256_of)?;

@@ -209,6 +209,27 @@ const EN: Words = Words {
     machine: "The same in machine-readable form: records.csv (records and their retention) and access-report.csv (use and disclosure). The files' checksums are in the package's METS.xml files.",
 };
 
+/// An access event's action in the client's language (the code itself when unknown).
+fn action(lang: Lang, code: &str) -> String {
+    let (fi, sv, en) = match code {
+        "search" => ("haku", "sökning", "search"),
+        "show" => ("tietojen katselu", "visning av uppgifter", "viewing the record's data"),
+        "get" => ("asiakirjan nouto", "hämtning av handlingen", "retrieving the record"),
+        "retention explain" => ("säilytysajan selvitys", "utredning av bevarandetiden", "explaining its retention"),
+        "export person" => {
+            ("asiakirjojen luovutus pakettina", "utlämnande av handlingarna som paket", "disclosure of the records as a package")
+        }
+        "export download" => ("paketin lataus", "nedladdning av paketet", "download of the package"),
+        other => return other.to_string(),
+    };
+    match lang {
+        Lang::Fi => fi,
+        Lang::Sv => sv,
+        Lang::En => en,
+    }
+    .to_string()
+}
+
 fn words(lang: Lang) -> &'static Words {
     match lang {
         Lang::Fi => &FI,
@@ -379,11 +400,11 @@ pub fn index_html(r: &Request<'_>, records: &[CoverRecord], excluded: &[Excluded
             let kind = if a.kind == crate::ledger::DISSEMINATION { w.disclosed } else { w.viewed };
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}: {}</td><td>{}</td><td>{}</td></tr>",
                 esc(&a.time),
                 esc(&a.actor),
                 esc(kind),
-                esc(&a.action),
+                esc(&action(r.lang, &a.action)),
                 esc(a.purpose.as_deref().unwrap_or("")),
                 a.records.len(),
             );

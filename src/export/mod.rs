@@ -168,13 +168,13 @@ pub enum Excluded {
 }
 
 impl Excluded {
-    /// Why, in a word or two (the ledger's `not_included[].why`).
+    /// Why, in a word (the `why` of its JSON form and of the ledger's `not_included[]`).
     pub fn why(&self) -> &'static str {
         match self {
             Excluded::Destroyed { .. } => "destroyed",
-            Excluded::HeldBack { .. } => "held back",
+            Excluded::HeldBack { .. } => "held-back",
             Excluded::Damaged { .. } => "damaged",
-            Excluded::Mismatch { .. } => "index mismatch",
+            Excluded::Mismatch { .. } => "mismatch",
         }
     }
 
