@@ -512,3 +512,52 @@ fn records_under_a_named_hold_are_held_back_and_other_holds_are_shown() {
     let csv = std::fs::read_to_string(pkg.join("documentation/records.csv")).unwrap();
     assert!(csv.contains("\"held back\"") && csv.contains("valitus 2026/7"), "{csv}");
 }
+
+#[test]
+fn packages_of_public_cda_documents_with_embedded_pdfs_and_of_a_generated_legacy_export_validate() {
+    let env = Env::new();
+    let (code, r) = env.ingest(&shared().join("cda/hl7-c-cda-examples/Unstructured"));
+    assert!(code == 0 || code == 3, "{r}");
+    let legacy = env.path("legacy");
+    let o = env.run(&["fixtures", "generate", "--format", "csv", "--records", "40", "--seed", "5", "--out", legacy.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, r) = env.ingest(&legacy);
+    assert_eq!(code, 0, "{r}");
+    let (_, page) = env.json(&["search", "--from", "1000-01-01", "--limit", "1000", "--purpose", "test set-up"]);
+    let mut by: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for h in page["hits"].as_array().unwrap() {
+        if let Some(s) = h["subject"].as_str() {
+            *by.entry(h["source"].as_str().unwrap().to_string()).or_default().entry(s.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(by.len(), 2, "both sources have people: {:?}", by.keys().collect::<Vec<_>>());
+    for (source, people) in by {
+        let (subject, n) = people.into_iter().max_by_key(|(_, n)| *n).unwrap();
+        let out = env.path(&format!("answer-{source}"));
+        let (code, r) = export(&env, &["--subject", &subject, "--bag", "--out", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{r}");
+        assert!(r["records"].as_u64().unwrap() as usize >= n, "{source}: {r}");
+        bagit_validate(&out);
+        let pkg = package_in(&out.join("data"));
+        assert_eark_valid(&pkg);
+        let files = files_under(&pkg);
+        for f in &files {
+            match f.file_name().unwrap().to_str().unwrap() {
+                "METS.xml" => xmllint("mets1_12.xsd", f),
+                "premis.xml" => xmllint("premis-v3-0.xsd", f),
+                _ => {}
+            }
+        }
+        // Attachments travel as what they are: an embedded PDF as a .pdf whose bytes start
+        // like one; the legacy export's images and texts under their own types.
+        let data: Vec<_> =
+            files.iter().filter(|f| f.to_string_lossy().contains("/data/") && !f.to_string_lossy().contains("-rendering/")).collect();
+        if source == "Unstructured" {
+            let pdfs: Vec<_> = data.iter().filter(|f| f.extension().is_some_and(|e| e == "pdf")).collect();
+            assert!(!pdfs.is_empty(), "an embedded PDF comes out as a PDF: {data:?}");
+            for p in pdfs {
+                assert!(std::fs::read(p).unwrap().starts_with(b"%PDF"), "{}", p.display());
+            }
+        }
+    }
+}

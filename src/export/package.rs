@@ -235,11 +235,7 @@ impl Writer<'_> {
                 let rid = m.record_id;
                 let hex = rid.to_string();
                 let date = m.created.as_deref().and_then(|c| c.get(..10)).unwrap_or("undated");
-                let ext = Path::new(&m.input_path)
-                    .extension()
-                    .map(|e| safe_name(&e.to_string_lossy()).to_lowercase())
-                    .filter(|e| e.len() <= 8)
-                    .unwrap_or_else(|| if m.media_type.contains("xml") { "xml".into() } else { "bin".into() });
+                let ext = extension(&m.media_type, &m.input_path);
                 let name = format!("{date}_{}.{ext}", &hex[..12]);
                 let rel = format!("representations/{rep}/data/{name}");
                 // Verified before a byte of it is written: a damaged record is never in the
@@ -287,7 +283,12 @@ impl Writer<'_> {
                     href: format!("data/{name}"),
                     size: m.original_size,
                     sha256: rid.0,
-                    mime: m.media_type.clone(),
+                    // METS takes a bare IANA media type (CSIP68); the parameters (a legacy
+                    // CSV's charset) stay in the PREMIS format name below.
+                    mime: Some(m.media_type.split(';').next().unwrap_or("").trim())
+                        .filter(|t| t.contains('/'))
+                        .unwrap_or("application/octet-stream")
+                        .to_string(),
                     created: m.ingested_at.clone(),
                 });
                 objects.push(PremisObject {
@@ -331,6 +332,31 @@ impl Writer<'_> {
         }
         Ok((bytes, cover_records, reps))
     }
+}
+
+/// A data file's extension: from its media type where that is known (an attachment decoded
+/// from a document has its parent's file name), else from its input file's name, else `bin`.
+fn extension(media_type: &str, input_path: &str) -> String {
+    let known = match media_type.split(';').next().unwrap_or("").trim() {
+        "application/pdf" => Some("pdf"),
+        "image/png" => Some("png"),
+        "image/jpeg" => Some("jpg"),
+        "image/tiff" => Some("tif"),
+        "image/gif" => Some("gif"),
+        "text/plain" => Some("txt"),
+        "text/csv" => Some("csv"),
+        "text/html" => Some("html"),
+        "application/rtf" | "text/rtf" => Some("rtf"),
+        t if t.ends_with("xml") => Some("xml"),
+        _ => None,
+    };
+    known.map(String::from).unwrap_or_else(|| {
+        Path::new(input_path)
+            .extension()
+            .map(|e| safe_name(&e.to_string_lossy()).to_lowercase())
+            .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| "bin".into())
+    })
 }
 
 /// A dictionary prepared for decompression once per process: a dictionary never changes
