@@ -349,3 +349,30 @@ fn an_export_job_makes_the_clients_package_and_only_its_owner_sees_or_downloads_
     let events = rt.block_on(async { env.archive().await.index.events().await.unwrap() });
     assert!(events.iter().any(|e| e.detail["action"] == "export download" && e.actor.contains("Liisa Records")));
 }
+
+#[test]
+fn finished_export_packages_are_deleted_after_their_keep_time() {
+    let env = Env::new();
+    assert_eq!(env.ingest(&root().join("fixtures/batches/valid-small")).0, 0);
+    let officer = token(&env, "records-officer", "Liisa Records");
+    let d = serve(&env.data(), env.path("serve.log"), &[("ARKISTO__SERVE__INGEST_SCHEDULE", "off"), ("ARKISTO__EXPORT__KEEP_HOURS", "0")]);
+    let body = serde_json::json!({ "subject": "010181-900C", "purpose": "tarkastuspyyntö" });
+    let wait = |id: &str| {
+        for _ in 0..300 {
+            let j = get(&d.addr, &format!("/api/v1/exports/{id}"), Some(&officer)).json();
+            if j["state"] != "running" {
+                return j;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("export {id} did not finish");
+    };
+    let first = post(&d.addr, "/api/v1/exports", Some(&officer), &body).json()["id"].as_str().unwrap().to_string();
+    assert_eq!(wait(&first)["state"], "done");
+    assert!(env.data().join(format!("exports/{first}.tar")).is_file());
+    // With keep_hours = 0 the next job sweeps the finished one away, package and all.
+    let second = post(&d.addr, "/api/v1/exports", Some(&officer), &body).json()["id"].as_str().unwrap().to_string();
+    assert_eq!(get(&d.addr, &format!("/api/v1/exports/{first}"), Some(&officer)).status, 404);
+    assert!(!env.data().join(format!("exports/{first}.tar")).exists());
+    assert_eq!(wait(&second)["state"], "done");
+}

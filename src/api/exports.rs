@@ -3,7 +3,8 @@
 //! `GET /api/v1/exports/{id}/package` downloads it (a TAR, with its length and SHA-256).
 //! Records officers only; a job is visible to the token holder who started it and to no one
 //! else (404 otherwise: an id reveals nothing). The job's state is a file beside the package
-//! under `data_dir/exports/`, so a restart of the daemon loses no finished package.
+//! under `data_dir/exports/`, so a restart of the daemon loses no finished package; finished
+//! jobs older than `[export] keep_hours` are deleted, package and all, when the next starts.
 
 use std::path::PathBuf;
 
@@ -92,6 +93,26 @@ fn load(a: &Archive, id: &str, owner: &str) -> ApiResult<Job> {
     Ok(job)
 }
 
+/// Delete the finished jobs older than `[export] keep_hours` and their packages: each holds a
+/// person's records, and a download link is no archive.
+fn sweep(a: &Archive) {
+    let Ok(entries) = std::fs::read_dir(dir(a)) else { return };
+    let keep = chrono::Duration::hours(i64::try_from(a.config.export.keep_hours).unwrap_or(i64::MAX / 3_600_000));
+    let now = chrono::Utc::now();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_suffix(".json").filter(|id| valid_id(id)) else { continue };
+        let Ok(job) = std::fs::read(e.path()).map_err(|_| ()).and_then(|b| serde_json::from_slice::<Job>(&b).map_err(|_| ())) else {
+            continue;
+        };
+        let done = job.finished_at.as_deref().and_then(|f| chrono::DateTime::parse_from_rfc3339(f).ok());
+        if done.is_some_and(|d| now.signed_duration_since(d) >= keep) {
+            let _ = std::fs::remove_file(dir(a).join(format!("{id}.tar")));
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn view(job: &Job) -> serde_json::Value {
     let mut v = json!({ "id": job.id, "state": job.state, "started_at": job.started_at });
     if let Some(f) = &job.finished_at {
@@ -131,6 +152,7 @@ pub(super) async fn create(
         }
     }
     let lang: Lang = b.lang.as_deref().unwrap_or("fi").parse().map_err(|e: String| bad("bad-lang", e))?;
+    sweep(&a);
     let id = format!("exp-{}", ulid::Ulid::new());
     let out = dir(&a).join(format!("{id}.tar"));
     let req = PersonRequest {

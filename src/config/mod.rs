@@ -65,11 +65,14 @@ pub struct ExportConfig {
     pub organisation: String,
     /// Its identifier (e.g. business id 3221323-6), if any.
     pub organisation_id: Option<String>,
+    /// How long a package made through the API (`POST /api/v1/exports`) is kept for download
+    /// before it is deleted: it holds a person's records (default 168 hours, a week).
+    pub keep_hours: u64,
 }
 
 impl Default for ExportConfig {
     fn default() -> Self {
-        Self { organisation: "arkisto".into(), organisation_id: None }
+        Self { organisation: "arkisto".into(), organisation_id: None, keep_hours: 168 }
     }
 }
 
