@@ -236,7 +236,8 @@ impl Writer<'_> {
                 let hex = rid.to_string();
                 let date = m.created.as_deref().and_then(|c| c.get(..10)).unwrap_or("undated");
                 let ext = extension(&m.media_type, &m.input_path);
-                let name = format!("{date}_{}.{ext}", &hex[..12]);
+                // Every part of a package path is made safe here: the date comes from metadata.
+                let name = format!("{}_{}.{ext}", safe_name(date), &hex[..12]);
                 let rel = format!("representations/{rep}/data/{name}");
                 // Verified before a byte of it is written: a damaged record is never in the
                 // package, even in part.
