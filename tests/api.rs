@@ -376,3 +376,29 @@ fn finished_export_packages_are_deleted_after_their_keep_time() {
     assert!(!env.data().join(format!("exports/{first}.tar")).exists());
     assert_eq!(wait(&second)["state"], "done");
 }
+
+#[test]
+fn an_export_cut_off_by_a_daemon_stop_says_so_instead_of_running_forever() {
+    let env = Env::new();
+    assert_eq!(env.ingest(&root().join("fixtures/batches/valid-small")).0, 0);
+    let officer = token(&env, "records-officer", "Liisa Records");
+    // What a daemon killed mid-export leaves: the job still "running", a half-written package.
+    let dir = env.data().join("exports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let id = "exp-01JZZZZZZZZZZZZZZZZZZZZZZZ";
+    let (_, list) = env.json(&["token", "list"]);
+    let t = list.as_array().unwrap().iter().find(|t| t["name"] == "Liisa Records").unwrap().clone();
+    let owner = format!("api:Liisa Records ({})", t["token_id"].as_str().unwrap());
+    let job =
+        serde_json::json!({ "id": id, "state": "running", "owner": owner, "subject": "010181-900C", "started_at": "2026-01-01T00:00:00Z" });
+    std::fs::write(dir.join(format!("{id}.json")), job.to_string()).unwrap();
+    std::fs::write(dir.join(format!(".{id}.tar.arkisto-tmp-1")), b"half").unwrap();
+    let d = serve(&env.data(), env.path("serve.log"), &[("ARKISTO__SERVE__INGEST_SCHEDULE", "off")]);
+    let j = get(&d.addr, &format!("/api/v1/exports/{id}"), Some(&officer)).json();
+    assert_eq!((j["state"].as_str(), j["error"]["code"].as_str()), (Some("failed"), Some("interrupted")), "{j}");
+    assert_eq!(get(&d.addr, &format!("/api/v1/exports/{id}/package"), Some(&officer)).status, 409);
+    // The next job clears the half-written package away.
+    let r = post(&d.addr, "/api/v1/exports", Some(&officer), &serde_json::json!({ "subject": "010181-900C", "purpose": "p" }));
+    assert_eq!(r.status, 202);
+    assert!(!dir.join(format!(".{id}.tar.arkisto-tmp-1")).exists());
+}

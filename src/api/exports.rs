@@ -80,13 +80,32 @@ fn save(a: &Archive, job: &Job) -> std::io::Result<()> {
     std::fs::rename(tmp, d.join(format!("{}.json", job.id)))
 }
 
+/// When this process started serving: a job still `running` from before then was cut off by
+/// a stop or a crash of the daemon.
+static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Note the moment the API starts (called when the router is built).
+pub(super) fn mark_start() {
+    STARTED.get_or_init(crate::clock::now);
+}
+
+/// A job `running` since before this process started will never finish: it says so.
+fn settle(mut job: Job) -> Job {
+    if job.state == "running" && STARTED.get().is_some_and(|s| job.started_at.as_str() < s.as_str()) {
+        job.state = "failed".into();
+        job.finished_at = STARTED.get().cloned();
+        job.error = Some(json!({ "code": "interrupted", "message": "the daemon stopped while this export ran; start it again" }));
+    }
+    job
+}
+
 fn load(a: &Archive, id: &str, owner: &str) -> ApiResult<Job> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not-found", "no export job with that id is yours");
     if !valid_id(id) {
         return Err(not_found());
     }
     let bytes = std::fs::read(dir(a).join(format!("{id}.json"))).map_err(|_| not_found())?;
-    let job: Job = serde_json::from_slice(&bytes).map_err(|e| ApiError::internal("export job", e))?;
+    let job = settle(serde_json::from_slice(&bytes).map_err(|e| ApiError::internal("export job", e))?);
     if job.owner != owner {
         return Err(not_found());
     }
@@ -101,10 +120,18 @@ fn sweep(a: &Archive) {
     let now = chrono::Utc::now();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
+        // A package half-written when a daemon (another process: never a job running now)
+        // stopped.
+        let mine = format!(".arkisto-tmp-{}", std::process::id());
+        if name.starts_with(".exp-") && name.contains(".arkisto-tmp-") && !name.ends_with(&mine) {
+            let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+            continue;
+        }
         let Some(id) = name.strip_suffix(".json").filter(|id| valid_id(id)) else { continue };
         let Ok(job) = std::fs::read(e.path()).map_err(|_| ()).and_then(|b| serde_json::from_slice::<Job>(&b).map_err(|_| ())) else {
             continue;
         };
+        let job = settle(job);
         let done = job.finished_at.as_deref().and_then(|f| chrono::DateTime::parse_from_rfc3339(f).ok());
         if done.is_some_and(|d| now.signed_duration_since(d) >= keep) {
             let _ = std::fs::remove_file(dir(a).join(format!("{id}.tar")));

@@ -116,6 +116,7 @@ const STAFF: &[Role] = &[Role::Operator, Role::Auditor];
 
 /// The router: every route with its role check.
 pub fn router(archive: Archive) -> Router {
+    exports::mark_start();
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
